@@ -1,0 +1,129 @@
+# PostOffice - a mail relay in three daemons.  See README.md.
+#
+#   make              build build/postoffice, build/postmaster, build/postman
+#   make check        build and run every test (SANITIZE=1: under ASan+UBSan)
+#   make run          run the relay on this machine
+#   make bench        benchmarks against the anchors
+#   make install      PREFIX=/usr/local DESTDIR=
+
+VERSION  = 0.1.0
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/postoffice
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DESTDIR ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+SANITIZE ?= 0
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+
+PKGS_COMMON     = libcjson glib-2.0
+PKGS_POSTOFFICE = libevent libevent_pthreads gmime-3.0 libsystemd
+PKGS_POSTMASTER = libmicrohttpd libsystemd libcrypt
+PKGS_POSTMAN    = libcurl libesmtp-1.0
+PKGS_ALL = $(PKGS_COMMON) $(PKGS_POSTOFFICE) $(PKGS_POSTMASTER) $(PKGS_POSTMAN)
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL) 2>/dev/null)
+libs = $(shell $(PKG_CONFIG) --libs $(PKGS_COMMON) $(1) 2>/dev/null)
+
+WARN = -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral
+override CFLAGS += -std=c11 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' $(WARN) \
+	$(SANFLAGS) -I. $(PKG_CFLAGS) -MMD -MP
+override LDFLAGS += $(SANFLAGS) -pthread
+
+COMMON_SRC     := $(wildcard common/*.c)
+POSTOFFICE_SRC := $(wildcard postoffice/*.c)
+POSTMASTER_SRC := $(wildcard postmaster/*.c)
+POSTMAN_SRC    := $(wildcard postman/*.c)
+UNIT_SRC       := $(wildcard tests/unit/test_*.c)
+HELPER_SRC     := $(wildcard tests/helpers/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ     := $(call obj,$(COMMON_SRC))
+POSTOFFICE_OBJ := $(call obj,$(POSTOFFICE_SRC))
+POSTMASTER_OBJ := $(call obj,$(POSTMASTER_SRC))
+POSTMAN_OBJ    := $(call obj,$(POSTMAN_SRC))
+# The daemons' objects without main(), for unit tests and fuzz targets.
+nomain = $(filter-out %/main.o,$(1))
+
+BINS  := $(BUILD)/postoffice $(BUILD)/postmaster $(BUILD)/postman
+UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
+
+.PHONY: all tests check run bench fuzz install clean deps
+all: deps-build $(BINS)
+
+deps-build:
+	@$(PKG_CONFIG) --exists $(PKGS_ALL) || { \
+	  echo "missing libraries: run 'tools/deps.sh build' (as root it installs them)"; \
+	  tools/deps.sh build; }
+.PHONY: deps-build
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/postoffice: $(POSTOFFICE_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call libs,$(PKGS_POSTOFFICE))
+$(BUILD)/postmaster: $(POSTMASTER_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call libs,$(PKGS_POSTMASTER))
+$(BUILD)/postman: $(POSTMAN_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call libs,$(PKGS_POSTMAN))
+
+# Unit tests: tests/unit/test_<daemon>_*.c link that daemon's objects,
+# tests/unit/test_common_*.c only common/.
+$(BUILD)/tests/test_common_%: tests/unit/test_common_%.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka)
+$(BUILD)/tests/test_postoffice_%: tests/unit/test_postoffice_%.c $(call nomain,$(POSTOFFICE_OBJ)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka $(PKGS_POSTOFFICE))
+$(BUILD)/tests/test_postmaster_%: tests/unit/test_postmaster_%.c $(call nomain,$(POSTMASTER_OBJ)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka $(PKGS_POSTMASTER))
+$(BUILD)/tests/test_postman_%: tests/unit/test_postman_%.c $(call nomain,$(POSTMAN_OBJ)) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka $(PKGS_POSTMAN))
+# Small programs the integration tests drive (a recording sendmail, ...).
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,)
+
+tests: all $(UNITS) $(HELPERS)
+
+check:
+	@tools/deps.sh build test
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+
+run:
+	@tools/deps.sh build test
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tools/run.sh
+
+bench:
+	@tools/deps.sh build test bench
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 644 systemd/*.service systemd/*.socket systemd/*.timer \
+	  $(DESTDIR)$(UNITDIR)/ 2>/dev/null || true
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

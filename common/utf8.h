@@ -1,0 +1,26 @@
+/*
+ * utf8.h - incremental UTF-8 validation (RFC 3629): rejects overlong forms,
+ * surrogates, code points above U+10FFFF and, for our purpose, NUL (a JSON
+ * string handled through C strings cannot carry it).
+ */
+#ifndef POSTOFFICE_UTF8_H
+#define POSTOFFICE_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct utf8_check {
+	unsigned need;		/* continuation bytes still expected */
+	unsigned char lo, hi;	/* allowed range of the next byte */
+	bool bad;
+};
+
+void utf8_check_init(struct utf8_check *c);
+/* Feeds len bytes; may be called with any split of the input. */
+void utf8_check_feed(struct utf8_check *c, const void *buf, size_t len);
+/* True when everything fed was valid and no sequence is left open. */
+bool utf8_check_done(const struct utf8_check *c);
+/* One-shot form of the above. */
+bool utf8_valid(const void *buf, size_t len);
+
+#endif

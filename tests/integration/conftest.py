@@ -1,0 +1,145 @@
+"""Shared fixtures: real binaries started on free ports in a mktemp -d tree.
+
+Every daemon started through `daemons` is stopped at the end of its test,
+and its stderr is checked for sanitizer reports (the suite also runs under
+AddressSanitizer + UBSan with `make check SANITIZE=1`)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(TOP, os.environ.get("BUILD", "build"))
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def binary(name):
+    """Path of a built program: postoffice, postmaster, postman, or a test
+    helper as 'helpers/NAME'."""
+    if name.startswith("helpers/"):
+        return os.path.join(BUILD, "tests", name)
+    return os.path.join(BUILD, name)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc=None, host="127.0.0.1", timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process exited with %d before listening" % proc.returncode)
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError("nothing listening on %s:%d" % (host, port))
+
+
+def wait_for_path(path, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return
+        time.sleep(0.02)
+    raise TimeoutError("%s never appeared" % path)
+
+
+def sanitizer_env():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
+
+
+class Daemon:
+    """A started program whose stderr goes to a file in the test tree."""
+
+    def __init__(self, argv, logpath, env=None, cwd=None):
+        self.argv = argv
+        self.logpath = logpath
+        self.log = open(logpath, "ab")
+        e = sanitizer_env()
+        if env:
+            e.update(env)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log,
+                                     env=e, cwd=cwd)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stderr(self):
+        self.log.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def sanitizer_report(self):
+        text = self.stderr() if not self.log.closed else open(self.logpath, errors="replace").read()
+        return [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+
+
+@pytest.fixture
+def tree():
+    """A fresh mktemp -d folder, removed afterwards."""
+    d = tempfile.mkdtemp(prefix="postoffice-test.")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def spool(tree):
+    d = os.path.join(tree, "messages")
+    os.mkdir(d)
+    return d
+
+
+@pytest.fixture
+def daemons(tree):
+    """Factory: daemons(argv, name=...) starts a program; all are stopped
+    (SIGTERM) at teardown and must leave no sanitizer report."""
+    started = []
+
+    def start(argv, name=None, env=None, cwd=None):
+        name = name or os.path.basename(argv[0])
+        d = Daemon(argv, os.path.join(tree, "%s.%d.log" % (name, len(started))),
+                   env=env, cwd=cwd)
+        started.append(d)
+        return d
+
+    yield start
+    reports = []
+    for d in started:
+        if not d.log.closed:
+            d.stop()
+        reports += d.sanitizer_report()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def spool_messages(spool_dir):
+    """Names of the queued message files (32 hex), sorted."""
+    return sorted(n for n in os.listdir(spool_dir)
+                  if len(n) == 32 and all(c in "0123456789abcdef" for c in n))
