@@ -1,0 +1,101 @@
+/*
+ * log.c - the daemons' log: one line per event, "PROG[PID]: text".
+ * Writes go out with a single write(2) so that lines from several
+ * processes sharing a file never interleave.
+ */
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static const char *log_prog = "postoffice";
+static char *log_path;
+static int log_fd = 2;
+static bool log_syslog;
+
+int
+log_open(const char *prog, const char *path, bool use_syslog)
+{
+	log_prog = prog;
+	log_syslog = use_syslog;
+	if (use_syslog)
+		openlog(prog, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	free(log_path);
+	log_path = NULL;
+	if (path == NULL)
+		return 0;
+	if ((log_path = strdup(path)) == NULL)
+		return -1;
+	return log_reopen();
+}
+
+int
+log_reopen(void)
+{
+	int fd;
+
+	if (log_path == NULL)
+		return 0;
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	if (log_fd > 2)
+		close(log_fd);
+	log_fd = fd;
+	return 0;
+}
+
+void
+log_close(void)
+{
+	if (log_fd > 2)
+		close(log_fd);
+	log_fd = 2;
+	free(log_path);
+	log_path = NULL;
+	if (log_syslog)
+		closelog();
+}
+
+static void
+log_emit(int prio, const char *fmt, va_list ap)
+{
+	char line[4096];
+	int n, m, saved = errno;
+	va_list ap2;
+
+	va_copy(ap2, ap);
+	n = snprintf(line, sizeof(line), "%s[%ld]: ", log_prog, (long)getpid());
+	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	if (m < 0)
+		m = 0;
+	if ((size_t)(n + m) > sizeof(line) - 2)
+		m = sizeof(line) - 2 - n;	/* truncated: keep one line */
+	line[n + m] = '\n';
+	if (write(log_fd, line, n + m + 1) < 0) {
+		/* Nowhere left to report it. */
+	}
+	if (log_syslog)
+		vsyslog(prio, fmt, ap2);
+	va_end(ap2);
+	errno = saved;
+}
+
+#define LOG_FN(name, prio)				\
+void							\
+name(const char *fmt, ...)				\
+{							\
+	va_list ap;					\
+	va_start(ap, fmt);				\
+	log_emit(prio, fmt, ap);			\
+	va_end(ap);					\
+}
+LOG_FN(log_info, LOG_INFO)
+LOG_FN(log_warn, LOG_WARNING)
+LOG_FN(log_err, LOG_ERR)

@@ -1,0 +1,88 @@
+/*
+ * utf8.c - incremental UTF-8 validation following the well-formed byte
+ * sequences table of RFC 3629 section 4 (Unicode 3.9, table 3-7).
+ */
+#include "common/utf8.h"
+
+void
+utf8_check_init(struct utf8_check *c)
+{
+	c->need = 0;
+	c->lo = 0x80;
+	c->hi = 0xbf;
+	c->bad = false;
+}
+
+/* Sets how many continuation bytes follow lead byte b and the range the
+ * first of them must fall in; false for bytes that never start a
+ * sequence. */
+static bool
+lead(struct utf8_check *c, unsigned char b)
+{
+	c->lo = 0x80;
+	c->hi = 0xbf;
+	if (b >= 0xc2 && b <= 0xdf) {
+		c->need = 1;
+	} else if (b >= 0xe0 && b <= 0xef) {
+		c->need = 2;
+		if (b == 0xe0)
+			c->lo = 0xa0;	/* no overlong 3-byte forms */
+		else if (b == 0xed)
+			c->hi = 0x9f;	/* no surrogates */
+	} else if (b >= 0xf0 && b <= 0xf4) {
+		c->need = 3;
+		if (b == 0xf0)
+			c->lo = 0x90;	/* no overlong 4-byte forms */
+		else if (b == 0xf4)
+			c->hi = 0x8f;	/* nothing above U+10FFFF */
+	} else {
+		return false;
+	}
+	return true;
+}
+
+void
+utf8_check_feed(struct utf8_check *c, const void *buf, size_t len)
+{
+	const unsigned char *p = buf, *end = p + len;
+
+	if (c->bad)
+		return;
+	while (p < end) {
+		unsigned char b = *p++;
+
+		if (c->need > 0) {
+			if (b < c->lo || b > c->hi)
+				goto bad;
+			c->lo = 0x80;
+			c->hi = 0xbf;
+			c->need--;
+			continue;
+		}
+		if (b == 0)
+			goto bad;
+		if (b < 0x80)
+			continue;
+		if (!lead(c, b))
+			goto bad;
+	}
+	return;
+bad:
+	c->bad = true;
+}
+
+bool
+utf8_check_done(const struct utf8_check *c)
+{
+	return !c->bad && c->need == 0;
+}
+
+bool
+utf8_valid(const void *buf, size_t len)
+{
+	struct utf8_check c;
+
+	utf8_check_init(&c);
+	utf8_check_feed(&c, buf, len);
+	return utf8_check_done(&c);
+}

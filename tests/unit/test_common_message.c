@@ -1,0 +1,179 @@
+/* The spool file format: encode, decode, and the exact round trip of the
+ * raw message whatever its bytes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/message.h"
+
+static char *rcpts[] = { "c@d.example", "e@f.example" };
+
+static void
+fill(struct message *m, const void *data, size_t len)
+{
+	memset(m, 0, sizeof(*m));
+	strcpy(m->id, "0005f0a1b2c3d4e5f60718293a4b5c6d");
+	m->mail_from = "a@b.example";
+	m->rcpt_tos = rcpts;
+	m->nrcpt = 2;
+	m->subject = "Gr\xc3\xbc\xc3\x9f""e";
+	m->body = "hello\n";
+	m->timestamp = "2026-11-25T15:27:30.123Z";
+	m->client = "127.0.0.1";
+	m->data = (unsigned char *)data;
+	m->data_len = len;
+}
+
+static void
+round_trip(const void *data, size_t len, const char *expect_key)
+{
+	struct message in, out;
+	char err[128], *json;
+	size_t jlen;
+
+	fill(&in, data, len);
+	json = message_encode(&in, &jlen);
+	assert_non_null(json);
+	assert_non_null(strstr(json, expect_key));
+	assert_int_equal(message_decode(json, jlen, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.data_len, len);
+	assert_memory_equal(out.data, data, len);
+	assert_string_equal(out.id, in.id);
+	assert_string_equal(out.mail_from, "a@b.example");
+	assert_int_equal(out.nrcpt, 2);
+	assert_string_equal(out.rcpt_tos[1], "e@f.example");
+	assert_string_equal(out.subject, in.subject);
+	assert_string_equal(out.timestamp, in.timestamp);
+	assert_int_equal(out.attempts, 0);
+	message_clear(&out);
+	free(json);
+}
+
+static void
+utf8_message_is_stored_as_data(void **state)
+{
+	const char raw[] = "Subject: x\r\n\r\n\"quoted\" \\ tab\t \xe2\x82\xac\r\n";
+
+	(void)state;
+	round_trip(raw, sizeof(raw) - 1, "\"data\":\"Subject: x\\r\\n");
+}
+
+static void
+latin1_message_is_stored_as_base64(void **state)
+{
+	const char raw[] = "Subject: caf\xe9\r\n\r\n\xe9t\xe9\r\n";
+
+	(void)state;
+	round_trip(raw, sizeof(raw) - 1, "\"data_base64\":\"");
+}
+
+static void
+nul_bytes_round_trip_through_base64(void **state)
+{
+	const char raw[] = "a\0b\0\0c\r\n";
+
+	(void)state;
+	round_trip(raw, sizeof(raw) - 1, "\"data_base64\":\"");
+}
+
+static void
+all_256_byte_values_round_trip(void **state)
+{
+	unsigned char raw[512];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 512; i++)
+		raw[i] = (unsigned char)i;
+	round_trip(raw, sizeof(raw), "\"data_base64\":\"");
+}
+
+static void
+control_characters_are_escaped(void **state)
+{
+	struct message m;
+	char *json;
+
+	(void)state;
+	fill(&m, "\x01\x1f", 2);
+	json = message_encode(&m, NULL);
+	assert_non_null(strstr(json, "\"data\":\"\\u0001\\u001f\"}"));
+	free(json);
+}
+
+static void
+decode_rejects(const char *json, const char *reason)
+{
+	struct message m;
+	char err[128];
+
+	assert_int_equal(message_decode(json, strlen(json), &m, err, sizeof(err)), -1);
+	assert_string_equal(err, reason);
+}
+
+static void
+malformed_objects_are_refused_with_a_reason(void **state)
+{
+	(void)state;
+	decode_rejects("{", "not valid JSON");
+	decode_rejects("[]", "not a JSON object");
+	decode_rejects("{\"rcpt_tos\":[\"a\"],\"data\":\"\"}",
+	    "\"mail_from\" is missing or not a string");
+	decode_rejects("{\"mail_from\":1,\"rcpt_tos\":[\"a\"],\"data\":\"\"}",
+	    "\"mail_from\" is missing or not a string");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[],\"data\":\"\"}",
+	    "\"rcpt_tos\" is missing or not a non-empty array");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[1],\"data\":\"\"}",
+	    "\"rcpt_tos\" holds a non-string");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[\"a\"]}",
+	    "exactly one of \"data\" and \"data_base64\" is required");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[\"a\"],\"data\":\"\",\"data_base64\":\"\"}",
+	    "exactly one of \"data\" and \"data_base64\" is required");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[\"a\"],\"data_base64\":\"!!!!\"}",
+	    "\"data_base64\" is not base64");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[\"a\"],\"data_base64\":\"QQ=a\"}",
+	    "\"data_base64\" is not base64");
+	decode_rejects("{\"id\":\"../../etc/passwd\",\"mail_from\":\"\",\"rcpt_tos\":[\"a\"],\"data\":\"\"}",
+	    "\"id\" is not a spool id");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[\"a\"],\"data\":\"\",\"attempts\":-1}",
+	    "\"attempts\" is not a count");
+	decode_rejects("{\"mail_from\":\"\",\"rcpt_tos\":[\"a\"],\"data\":\"\",\"subject\":[]}",
+	    "\"subject\" is not a string");
+}
+
+static void
+original_format_without_extras_decodes(void **state)
+{
+	/* What the original wrote: no id, size or attempts. */
+	const char *json = "{\"mail_from\": \"\", \"rcpt_tos\": [\"x@y\"], "
+	    "\"subject\": \"s\", \"body\": \"b\", \"data\": \"d\", "
+	    "\"timestamp\": \"2020-01-01T00:00:00\"}";
+	struct message m;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(message_decode(json, strlen(json), &m, err, sizeof(err)), 0);
+	assert_string_equal(m.mail_from, "");
+	assert_string_equal(m.id, "");
+	assert_int_equal(m.data_len, 1);
+	message_clear(&m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(utf8_message_is_stored_as_data),
+		cmocka_unit_test(latin1_message_is_stored_as_base64),
+		cmocka_unit_test(nul_bytes_round_trip_through_base64),
+		cmocka_unit_test(all_256_byte_values_round_trip),
+		cmocka_unit_test(control_characters_are_escaped),
+		cmocka_unit_test(malformed_objects_are_refused_with_a_reason),
+		cmocka_unit_test(original_format_without_extras_decodes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
