@@ -1,0 +1,797 @@
+/*
+ * benchtool.c - the small, fast loops the benchmark needs, so that the
+ * measuring side never becomes the bottleneck it measures.
+ *
+ *   benchtool fill DIR TMPDIR COUNT SIZE
+ *       writes COUNT spool files (common/message.h format) of a SIZE-byte
+ *       message into DIR, each written in TMPDIR and renamed into DIR as
+ *       PostOffice does, without fsync (setup, not measurement)
+ *   benchtool disk-write DIR COUNT SIZE
+ *       the disk's ceiling for a durable spool write, one file at a time:
+ *       write, fdatasync, rename, fsync of the folder
+ *   benchtool disk-drain DIR COUNT SIZE
+ *       the filesystem's ceiling for a drain: COUNT files of SIZE bytes
+ *       made untimed, then open + read + unlink of each, timed
+ *   benchtool drain URL legacy|lease COUNT DEPTH SIZE DIR TMPDIR
+ *       drains COUNT messages over one keep-alive connection, 50 per
+ *       request, keeping DIR at about DEPTH queued files (refilled
+ *       untimed); prints throughput and per-batch latency
+ *   benchtool spawn COUNT PATH
+ *       spawns PATH COUNT times, one after the other
+ *   benchtool idle HOST PORT COUNT SECONDS
+ *       opens COUNT SMTP sessions, reads each greeting, prints "ready"
+ *       and holds them until SECONDS pass or standard input closes
+ *   benchtool send HOST PORT SIZE
+ *       sends one message of SIZE bytes in one SMTP session
+ *   benchtool latency HOST PORT COUNT INTERVAL_MS STAMPFILE TIMEOUT
+ *       sends COUNT messages to rcpt-I@example.com, one every INTERVAL_MS,
+ *       noting when each got its 250; then waits for STAMPFILE (written by
+ *       stampsendmail: "I SECONDS" per line) to hold COUNT lines and
+ *       prints the percentiles of the difference
+ *
+ * Results are printed as key=value pairs on one line.  Exit status 0 on
+ * success, 1 on any failure (with a reason on stderr).
+ */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define BATCH 50
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("benchtool: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double
+wallclock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long
+num(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0)
+		die("not a count: %s", s);
+	return v;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The p-th percentile (0..100) of n sorted values, nearest rank. */
+static double
+percentile(const double *v, size_t n, double p)
+{
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	k = (size_t)(p / 100.0 * n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return v[k - 1];
+}
+
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("write: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* --- fill ----------------------------------------------------------- */
+
+/* A time-ordered spool id: 14 hex of microseconds, 18 of counter and
+ * randomness, as common/spool.c makes them. */
+static void
+make_id(char id[33])
+{
+	static uint64_t last;
+	static unsigned seq;
+	struct timeval tv;
+	uint64_t t;
+
+	gettimeofday(&tv, NULL);
+	t = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+	if (t <= last)
+		t = last + 1;
+	last = t;
+	seq++;
+	snprintf(id, 33, "%014llx%08x%010llx",
+	    (unsigned long long)(t & 0xffffffffffffffULL), seq,
+	    (unsigned long long)((uint64_t)random() << 8 ^ (uint64_t)getpid()) &
+	    0xffffffffffULL);
+}
+
+/* The JSON of one message whose raw form is about size bytes: headers,
+ * then lines of 76 printable characters; body repeats the text part as
+ * the original's smtpd did. */
+static char *
+make_json(const char *id, size_t size, size_t *len)
+{
+	static const char alphabet[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ";
+	char head[512], stamp[32];
+	char *text, *json;
+	size_t hl, tl, i, cap;
+	time_t t = time(NULL);
+
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S.000Z", gmtime(&t));
+	hl = (size_t)snprintf(head, sizeof(head),
+	    "From: sender@example.com\\r\\nTo: rcpt@example.org\\r\\n"
+	    "Subject: benchmark %s\\r\\nMessage-ID: <%s@example.com>\\r\\n"
+	    "Content-Type: text/plain; charset=utf-8\\r\\n\\r\\n", id, id);
+	tl = size > hl ? size - hl : 64;
+	text = malloc(tl + tl / 76 * 4 + 8);
+	if (text == NULL)
+		die("out of memory");
+	for (i = 0, cap = 0; cap < tl; i++) {
+		if (i % 77 == 76) {
+			memcpy(text + cap, "\\r\\n", 4);
+			cap += 4;
+		} else {
+			text[cap] = alphabet[(i * 7 + cap) % (sizeof(alphabet) - 1)];
+			cap++;
+		}
+	}
+	text[cap] = '\0';
+	cap = 2 * cap + hl + 1024;
+	json = malloc(cap);
+	if (json == NULL)
+		die("out of memory");
+	*len = (size_t)snprintf(json, cap,
+	    "{\"id\":\"%s\",\"mail_from\":\"sender@example.com\","
+	    "\"rcpt_tos\":[\"rcpt@example.org\"],"
+	    "\"subject\":\"benchmark %s\",\"body\":\"%s\","
+	    "\"timestamp\":\"%s\",\"client\":\"127.0.0.1\",\"size\":%zu,"
+	    "\"attempts\":0,\"data\":\"%s%s\"}\n",
+	    id, id, text, stamp, size, head, text);
+	free(text);
+	return json;
+}
+
+static void
+fill(const char *dir, const char *tmpdir, long count, size_t size)
+{
+	char id[33], tmp[4096], dst[4096];
+	long i;
+
+	for (i = 0; i < count; i++) {
+		size_t len;
+		char *json;
+		int fd;
+
+		make_id(id);
+		json = make_json(id, size, &len);
+		snprintf(tmp, sizeof(tmp), "%s/%s.fill", tmpdir, id);
+		snprintf(dst, sizeof(dst), "%s/%s", dir, id);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("%s: %s", tmp, strerror(errno));
+		write_all(fd, json, len);
+		close(fd);
+		if (rename(tmp, dst) < 0)
+			die("rename %s: %s", dst, strerror(errno));
+		free(json);
+	}
+}
+
+/* Queued spool files in dir: names of exactly 32 hex digits. */
+static long
+count_queued(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	long n = 0;
+
+	if (d == NULL)
+		die("%s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL)
+		if (strlen(e->d_name) == 32 &&
+		    strspn(e->d_name, "0123456789abcdef") == 32)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* --- the disk's ceilings ------------------------------------------- */
+
+static void
+disk_write(const char *dir, long count, size_t size)
+{
+	char tmp[4096], dst[4096], *buf;
+	double t0, t;
+	int dfd;
+	long i;
+
+	buf = malloc(size);
+	if (buf == NULL)
+		die("out of memory");
+	memset(buf, 'x', size);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	mkdir(tmp, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die("%s: %s", dir, strerror(errno));
+	t0 = now();
+	for (i = 0; i < count; i++) {
+		int fd;
+
+		snprintf(tmp, sizeof(tmp), "%s/.tmp/f%ld", dir, i);
+		snprintf(dst, sizeof(dst), "%s/f%ld", dir, i);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("%s: %s", tmp, strerror(errno));
+		write_all(fd, buf, size);
+		if (fdatasync(fd) < 0)
+			die("fdatasync: %s", strerror(errno));
+		close(fd);
+		if (rename(tmp, dst) < 0 || fsync(dfd) < 0)
+			die("rename/fsync: %s", strerror(errno));
+	}
+	t = now() - t0;
+	close(dfd);
+	free(buf);
+	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+}
+
+static void
+disk_drain(const char *dir, long count, size_t size)
+{
+	char path[4096], *buf;
+	double t0, t;
+	long i;
+
+	buf = malloc(size + 1);
+	if (buf == NULL)
+		die("out of memory");
+	memset(buf, 'x', size);
+	for (i = 0; i < count; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/f%ld", dir, i);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("%s: %s", path, strerror(errno));
+		write_all(fd, buf, size);
+		close(fd);
+	}
+	t0 = now();
+	for (i = 0; i < count; i++) {
+		ssize_t n;
+		size_t got = 0;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/f%ld", dir, i);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("%s: %s", path, strerror(errno));
+		while ((n = read(fd, buf + got, size + 1 - got)) > 0)
+			got += (size_t)n;
+		close(fd);
+		if (got != size || unlink(path) < 0)
+			die("%s: short read or unlink failed", path);
+	}
+	t = now() - t0;
+	free(buf);
+	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+}
+
+/* --- HTTP drain ----------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct buf *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *p = realloc(b->p, cap);
+
+		if (p == NULL)
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+/* Counts "mail_from" keys: a quote inside a JSON string is escaped, so
+ * the quoted key cannot occur inside a value. */
+static long
+count_messages(const char *s)
+{
+	long n = 0;
+
+	while ((s = strstr(s, "\"mail_from\"")) != NULL) {
+		n++;
+		s += 11;
+	}
+	return n;
+}
+
+/* Copies the 32-hex string value of each "id" key into ids. */
+static long
+find_ids(const char *s, char ids[][33], long max)
+{
+	long n = 0;
+
+	while (n < max && (s = strstr(s, "\"id\"")) != NULL) {
+		s += 4;
+		s += strspn(s, " :");
+		if (*s == '"' && strspn(s + 1, "0123456789abcdef") == 32) {
+			memcpy(ids[n], s + 1, 32);
+			ids[n][32] = '\0';
+			n++;
+		}
+	}
+	return n;
+}
+
+static bool
+find_lease(const char *s, char lease[25])
+{
+	s = strstr(s, "\"lease\"");
+	if (s == NULL)
+		return false;
+	s += 7;
+	s += strspn(s, " :");
+	if (*s != '"' || strspn(s + 1, "0123456789abcdef") != 24)
+		return false;
+	memcpy(lease, s + 1, 24);
+	lease[24] = '\0';
+	return true;
+}
+
+static long
+http(CURL *c, const char *url, bool post, struct buf *b)
+{
+	long code = 0;
+	CURLcode rc;
+
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (post) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+	} else
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK)
+		die("%s: %s", url, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 200)
+		die("%s: HTTP status %ld: %.200s", url, code, b->p ? b->p : "");
+	return code;
+}
+
+static void
+drain(const char *base, const char *mode, long count, long depth,
+    size_t size, const char *dir, const char *tmpdir)
+{
+	char url[1024], lease[25], ids[BATCH][33];
+	struct buf b = { 0 };
+	double *lat, busy = 0, t0, t;
+	long drained = 0, queued, nreq = 0, empty = 0, i;
+	bool legacy = strcmp(mode, "legacy") == 0;
+	CURL *c;
+
+	if (!legacy && strcmp(mode, "lease") != 0)
+		die("mode must be legacy or lease");
+	lat = calloc((size_t)count + 16, sizeof(*lat));
+	c = curl_easy_init();
+	if (lat == NULL || c == NULL)
+		die("out of memory");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	queued = count_queued(dir);
+	/* Bounded: each request either drains messages or counts as empty,
+	 * and too many empty answers in a row end the run. */
+	while (drained < count && empty < 200) {
+		long n;
+
+		if (queued < depth) {
+			fill(dir, tmpdir, depth - queued, size);
+			queued = depth;
+		}
+		t0 = now();
+		if (legacy) {
+			snprintf(url, sizeof(url), "%s/", base);
+			http(c, url, false, &b);
+			n = count_messages(b.p ? b.p : "");
+		} else {
+			snprintf(url, sizeof(url), "%s/lease?max=%d", base, BATCH);
+			http(c, url, true, &b);
+			n = find_ids(b.p ? b.p : "", ids, BATCH);
+			if (n > 0 && !find_lease(b.p, lease))
+				die("no lease token in: %.200s", b.p);
+		}
+		t = now() - t0;
+		if (nreq < count + 16)
+			lat[nreq++] = t;
+		for (i = 0; !legacy && i < n; i++) {
+			if (snprintf(url, sizeof(url), "%s/leases/%s/%s/ack",
+			    base, lease, ids[i]) >= (int)sizeof(url))
+				die("URL too long");
+			http(c, url, true, &b);
+		}
+		busy += now() - t0;
+		if (n == 0) {
+			empty++;
+			usleep(1000);
+			continue;
+		}
+		empty = 0;
+		drained += n;
+		queued -= n;
+	}
+	if (drained < count)
+		die("drained only %ld of %ld messages", drained, count);
+	qsort(lat, (size_t)nreq, sizeof(*lat), cmp_double);
+	printf("drained=%ld requests=%ld seconds=%.3f rate=%.1f "
+	    "p50_ms=%.2f p99_ms=%.2f\n", drained, nreq, busy, drained / busy,
+	    percentile(lat, (size_t)nreq, 50) * 1e3,
+	    percentile(lat, (size_t)nreq, 99) * 1e3);
+	curl_easy_cleanup(c);
+	free(b.p);
+	free(lat);
+}
+
+/* --- processes ------------------------------------------------------ */
+
+static void
+spawn(long count, const char *path)
+{
+	char *argv[] = { (char *)path, NULL };
+	double t0 = now(), t;
+	long i;
+
+	for (i = 0; i < count; i++) {
+		pid_t pid;
+		int st;
+
+		if (posix_spawn(&pid, path, NULL, NULL, argv, environ) != 0)
+			die("spawn %s failed", path);
+		if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)
+			die("%s failed", path);
+	}
+	t = now() - t0;
+	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+}
+
+/* --- SMTP ----------------------------------------------------------- */
+
+static int
+dial(const char *host, const char *port)
+{
+	struct addrinfo hints = { 0 }, *res;
+	int fd, rc;
+
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0)
+		die("%s: %s", host, gai_strerror(rc));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Reads one (possibly multi-line) reply; returns its code, -1 on EOF. */
+static int
+reply(int fd)
+{
+	char line[1024];
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, line + len, 1);
+
+		if (n <= 0)
+			return -1;
+		if (line[len] == '\n' || len == sizeof(line) - 2) {
+			line[len + 1] = '\0';
+			if (len >= 3 && line[3] != '-')
+				return atoi(line);
+			len = 0;
+			continue;
+		}
+		len++;
+	}
+}
+
+static void
+expect(int fd, const char *cmd, int want)
+{
+	int code;
+
+	if (cmd != NULL)
+		write_all(fd, cmd, strlen(cmd));
+	code = reply(fd);
+	if (code / 100 != want / 100)
+		die("%s: got %d, wanted %d", cmd ? cmd : "greeting", code, want);
+}
+
+static void
+raise_fd_limit(long need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)need + 64) {
+		rl.rlim_cur = (rlim_t)need + 64;
+		if (rl.rlim_max < rl.rlim_cur)
+			rl.rlim_max = rl.rlim_cur;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			die("cannot raise the fd limit: %s", strerror(errno));
+	}
+}
+
+static void
+idle(const char *host, const char *port, long count, long seconds)
+{
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	long i, ok = 0, refused = 0;
+	int *fds;
+	double end;
+
+	raise_fd_limit(count);
+	fds = calloc((size_t)count, sizeof(*fds));
+	if (fds == NULL)
+		die("out of memory");
+	for (i = 0; i < count; i++) {
+		fds[i] = dial(host, port);
+		if (fds[i] < 0)
+			die("connect %ld: %s", i, strerror(errno));
+		if (reply(fds[i]) == 220)
+			ok++;
+		else
+			refused++;
+	}
+	printf("ready sessions=%ld refused=%ld\n", ok, refused);
+	fflush(stdout);
+	end = now() + seconds;
+	while (now() < end) {
+		char c;
+
+		if (poll(&pfd, 1, 100) > 0 && read(0, &c, 1) <= 0)
+			break;
+	}
+	for (i = 0; i < count; i++)
+		close(fds[i]);
+	free(fds);
+}
+
+/* Sends the body of one message of about size bytes. */
+static void
+send_body(int fd, const char *subject, size_t size)
+{
+	char line[80], *chunk;
+	size_t sent = 0, clen = 0, ccap = 1 << 16;
+
+	chunk = malloc(ccap);
+	if (chunk == NULL)
+		die("out of memory");
+	snprintf(chunk, ccap, "From: sender@example.com\r\nTo: "
+	    "rcpt@example.org\r\nSubject: %s\r\n\r\n", subject);
+	clen = strlen(chunk);
+	memset(line, 'a', 76);
+	memcpy(line + 76, "\r\n", 2);
+	while (sent + clen < size) {
+		if (clen + 78 > ccap) {
+			write_all(fd, chunk, clen);
+			sent += clen;
+			clen = 0;
+		}
+		memcpy(chunk + clen, line, 78);
+		clen += 78;
+	}
+	memcpy(chunk + clen, ".\r\n", 3);
+	write_all(fd, chunk, clen + 3);
+	free(chunk);
+}
+
+static void
+send_one(const char *host, const char *port, size_t size)
+{
+	double t0 = now();
+	int fd = dial(host, port);
+
+	if (fd < 0)
+		die("connect: %s", strerror(errno));
+	expect(fd, NULL, 220);
+	expect(fd, "EHLO bench.example.com\r\n", 250);
+	expect(fd, "MAIL FROM:<sender@example.com>\r\n", 250);
+	expect(fd, "RCPT TO:<rcpt@example.org>\r\n", 250);
+	expect(fd, "DATA\r\n", 354);
+	send_body(fd, "big", size);
+	expect(fd, NULL, 250);
+	expect(fd, "QUIT\r\n", 221);
+	close(fd);
+	printf("sent=%zu seconds=%.3f\n", size, now() - t0);
+}
+
+static long
+count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = 0;
+	int c;
+
+	if (f == NULL)
+		return 0;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static void
+latency(const char *host, const char *port, long count, long interval_ms,
+    const char *stampfile, long timeout)
+{
+	double *accepted, *lat, end;
+	char cmd[128], subject[64];
+	long i, n = 0, got;
+	FILE *f;
+	int fd = dial(host, port);
+
+	accepted = calloc((size_t)count, sizeof(*accepted));
+	lat = calloc((size_t)count, sizeof(*lat));
+	if (fd < 0 || accepted == NULL || lat == NULL)
+		die("connect: %s", strerror(errno));
+	expect(fd, NULL, 220);
+	expect(fd, "EHLO bench.example.com\r\n", 250);
+	for (i = 0; i < count; i++) {
+		expect(fd, "MAIL FROM:<sender@example.com>\r\n", 250);
+		snprintf(cmd, sizeof(cmd), "RCPT TO:<rcpt-%ld@example.org>\r\n", i);
+		expect(fd, cmd, 250);
+		expect(fd, "DATA\r\n", 354);
+		snprintf(subject, sizeof(subject), "latency %ld", i);
+		send_body(fd, subject, 2048);
+		expect(fd, NULL, 250);
+		accepted[i] = wallclock();
+		usleep((useconds_t)interval_ms * 1000);
+	}
+	expect(fd, "QUIT\r\n", 221);
+	close(fd);
+	end = now() + timeout;
+	while ((got = count_lines(stampfile)) < count && now() < end)
+		usleep(50000);
+	f = fopen(stampfile, "r");
+	if (f == NULL)
+		die("%s: %s", stampfile, strerror(errno));
+	for (;;) {
+		long idx;
+		double t;
+
+		if (fscanf(f, "%ld %lf", &idx, &t) != 2)
+			break;
+		if (idx >= 0 && idx < count && accepted[idx] > 0) {
+			lat[n++] = t - accepted[idx];
+			accepted[idx] = 0;	/* count each message once */
+		}
+	}
+	fclose(f);
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_double);
+	printf("delivered=%ld of=%ld p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
+	    n, count, percentile(lat, (size_t)n, 50) * 1e3,
+	    percentile(lat, (size_t)n, 99) * 1e3,
+	    n ? lat[n - 1] * 1e3 : 0.0);
+	free(accepted);
+	free(lat);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(cmd, "fill") == 0 && argc == 6)
+		fill(argv[2], argv[3], num(argv[4]), (size_t)num(argv[5]));
+	else if (strcmp(cmd, "disk-write") == 0 && argc == 5)
+		disk_write(argv[2], num(argv[3]), (size_t)num(argv[4]));
+	else if (strcmp(cmd, "disk-drain") == 0 && argc == 5)
+		disk_drain(argv[2], num(argv[3]), (size_t)num(argv[4]));
+	else if (strcmp(cmd, "drain") == 0 && argc == 9) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		drain(argv[2], argv[3], num(argv[4]), num(argv[5]),
+		    (size_t)num(argv[6]), argv[7], argv[8]);
+		curl_global_cleanup();
+	} else if (strcmp(cmd, "spawn") == 0 && argc == 4)
+		spawn(num(argv[2]), argv[3]);
+	else if (strcmp(cmd, "idle") == 0 && argc == 6)
+		idle(argv[2], argv[3], num(argv[4]), num(argv[5]));
+	else if (strcmp(cmd, "send") == 0 && argc == 5)
+		send_one(argv[2], argv[3], (size_t)num(argv[4]));
+	else if (strcmp(cmd, "latency") == 0 && argc == 8)
+		latency(argv[2], argv[3], num(argv[4]), num(argv[5]), argv[6],
+		    num(argv[7]));
+	else {
+		fprintf(stderr, "usage: see the comment at the top of "
+		    "bench/benchtool.c\n");
+		return 1;
+	}
+	return 0;
+}

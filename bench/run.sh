@@ -1,0 +1,72 @@
+#!/bin/sh
+# run.sh - the benchmark behind `make bench`.  Compares PostOffice,
+# PostMaster and PostMan with their anchors (Postfix, the original Python
+# stack, the disk's and the kernel's own ceilings) in one run and prints
+# one table per daemon with the ratios; the same text goes to
+# $BUILD/bench/results.txt.
+#
+#   BUILD=build bench/run.sh          full run (about 15 minutes)
+#   BENCH_QUICK=1 bench/run.sh        a short run (about 2 minutes)
+#   BENCH_ONLY=smtp,memory,drain,postman   the parts to run
+#
+# Needs root (Postfix's master starts as root), the Debian packages of
+# `tools/deps.sh bench`, and the postfix package's files, which it unpacks
+# under $BUILD/postfix without installing the package.  Only loopback
+# addresses are used; everything runs in a temporary folder removed at
+# the end.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) build=$BUILD ;; *) build=$top/$BUILD ;; esac
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench/run.sh: must run as root (Postfix's master needs it)" >&2
+	exit 77
+fi
+
+tools=$build/bench
+mkdir -p "$tools"
+
+# Postfix's programs, unpacked from Debian's package.
+pfx=$build/postfix
+if [ -x "$top/tools/postfix-tools.sh" ]; then
+	"$top/tools/postfix-tools.sh" "$pfx" >/dev/null
+fi
+if [ ! -x "$pfx/usr/sbin/smtp-source" ]; then
+	"$here/postfix-root.sh" "$pfx"
+fi
+
+# The benchmark's own small programs.
+cc=${CC:-cc}
+cflags="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral"
+# shellcheck disable=SC2046
+$cc $cflags -o "$tools/benchtool" "$here/benchtool.c" \
+    $(pkg-config --cflags --libs libcurl)
+$cc $cflags -o "$tools/nullsendmail" "$here/nullsendmail.c"
+$cc $cflags -o "$tools/stampsendmail" "$here/stampsendmail.c"
+
+# 1,000 idle SMTP sessions need more descriptors than the usual 1,024.
+ulimit -n 8192 2>/dev/null || true
+
+work=$(mktemp -d)
+chmod 755 "$work"	# Postfix's daemons run as the postfix user
+cleanup() {
+	# Postfix instances started under $work must be stopped before their
+	# queue goes away.
+	for conf in "$work"/postfix-*/conf; do
+		[ -d "$conf" ] || continue
+		LD_LIBRARY_PATH=$pfx/usr/lib/postfix \
+		    "$pfx/usr/sbin/postfix" -c "$conf" stop >/dev/null 2>&1 || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+quick=
+[ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=--quick
+/usr/bin/python3 "$here/bench.py" --build "$build" --work "$work" \
+    --postfix "$pfx" --tools "$tools" --results "$build/bench/results.txt" \
+    --only "${BENCH_ONLY:-smtp,memory,drain,postman}" $quick

@@ -1,0 +1,271 @@
+/*
+ * http.c - PostMaster's client side over libcurl (see http.h).  Every
+ * CURLcode is checked; every failure carries CURLOPT_ERRORBUFFER's text.
+ */
+#include "postman/http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "postman/url.h"
+
+struct http_client {
+	CURL *curl;
+	struct curl_slist *headers;
+	char *base;
+	size_t max_response;
+	long timeout_ms;	/* per request; a long poll adds its wait */
+	volatile sig_atomic_t *stop;
+	char errbuf[CURL_ERROR_SIZE];
+	/* per request */
+	struct http_response *resp;
+	size_t cap;
+	bool too_big;
+	bool oom;
+	bool abortable;
+	bool aborted;
+};
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct http_client *c = arg;
+	struct http_response *r = c->resp;
+	size_t n = size * nmemb, want;
+	char *p;
+
+	if (r->len + n > c->max_response) {
+		c->too_big = true;
+		return 0;	/* libcurl ends the transfer: CURLE_WRITE_ERROR */
+	}
+	if (r->len + n + 1 > c->cap) {
+		want = c->cap ? c->cap * 2 : 16384;
+		while (want < r->len + n + 1)
+			want *= 2;
+		if ((p = realloc(r->body, want)) == NULL) {
+			c->oom = true;
+			return 0;
+		}
+		r->body = p;
+		c->cap = want;
+	}
+	memcpy(r->body + r->len, ptr, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return n;
+}
+
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http_client *c = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	if (c->abortable && c->stop != NULL && *c->stop) {
+		c->aborted = true;
+		return 1;
+	}
+	return 0;
+}
+
+#define SETOPT(opt, val) do {						\
+	if ((cc = curl_easy_setopt(c->curl, (opt), (val))) != CURLE_OK) {	\
+		snprintf(err, errlen, "libcurl option " #opt ": %s",	\
+		    curl_easy_strerror(cc));				\
+		goto fail;						\
+	}								\
+} while (0)
+
+struct http_client *
+http_client_new(const struct http_opts *o, char *err, size_t errlen)
+{
+	struct http_client *c;
+	struct curl_slist *h;
+	CURLcode cc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->base = strdup(o->base)) == NULL ||
+	    (c->curl = curl_easy_init()) == NULL) {
+		snprintf(err, errlen, "cannot set up libcurl");
+		goto fail;
+	}
+	c->max_response = o->max_response;
+	c->stop = o->stop;
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	if (h == NULL || (c->headers = curl_slist_append(h, "Expect:")) == NULL) {
+		curl_slist_free_all(h);
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(CURLOPT_USERAGENT, "postman/" VERSION);
+	SETOPT(CURLOPT_HTTPHEADER, c->headers);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(CURLOPT_WRITEDATA, c);
+	SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SETOPT(CURLOPT_XFERINFODATA, c);
+	SETOPT(CURLOPT_NOPROGRESS, 0L);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_response);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+	if (o->cacert != NULL)
+		SETOPT(CURLOPT_CAINFO, o->cacert);
+	/* .netrc supplies what the command line does not (libcurl reads it,
+	 * RFC-less but universal). */
+	SETOPT(CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	if (o->netrc_file != NULL)
+		SETOPT(CURLOPT_NETRC_FILE, o->netrc_file);
+	SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	if (o->user != NULL)
+		SETOPT(CURLOPT_USERNAME, o->user);
+	if (o->password != NULL)
+		SETOPT(CURLOPT_PASSWORD, o->password);
+	SETOPT(CURLOPT_POST, 1L);
+	/* Kept per request: the total timeout, the URL and the body. */
+	c->timeout_ms = o->timeout_ms;
+	return c;
+fail:
+	http_client_free(c);
+	return NULL;
+}
+
+void
+http_client_free(struct http_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->headers);
+	free(c->base);
+	free(c);
+}
+
+void
+http_response_clear(struct http_response *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static enum http_fail
+classify(CURLcode cc, const struct http_client *c)
+{
+	if (c->aborted)
+		return HTTP_FAIL_ABORTED;
+	if (c->oom)
+		return HTTP_FAIL_LOCAL;
+	if (c->too_big || cc == CURLE_FILESIZE_EXCEEDED)
+		return HTTP_FAIL_TOO_BIG;
+	switch (cc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return HTTP_FAIL_TLS;
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_FAILED_INIT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_NOT_BUILT_IN:
+		return HTTP_FAIL_LOCAL;
+	default:
+		return HTTP_FAIL_TRANSPORT;
+	}
+}
+
+int
+http_post(struct http_client *c, const char *path, const char *body,
+    long extra_ms, bool abortable, struct http_response *r,
+    enum http_fail *fail, char *err, size_t errlen)
+{
+	CURLcode cc;
+	char *url = NULL;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	*fail = HTTP_FAIL_LOCAL;
+	c->resp = r;
+	c->cap = 0;
+	c->too_big = c->aborted = c->oom = false;
+	c->abortable = abortable;
+	c->errbuf[0] = '\0';
+	if ((url = url_join(c->base, path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	SETOPT(CURLOPT_URL, url);
+	SETOPT(CURLOPT_POSTFIELDS, body);
+	SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	SETOPT(CURLOPT_TIMEOUT_MS, c->timeout_ms + extra_ms);
+	cc = curl_easy_perform(c->curl);
+	if (cc != CURLE_OK) {
+		*fail = classify(cc, c);
+		if (*fail == HTTP_FAIL_TOO_BIG)
+			snprintf(err, errlen, "%s: response larger than %zu bytes",
+			    url, c->max_response);
+		else
+			snprintf(err, errlen, "%s: %s%s%s", url,
+			    curl_easy_strerror(cc), c->errbuf[0] ? ": " : "",
+			    c->errbuf);
+		http_response_clear(r);
+		goto fail;
+	}
+	if ((cc = curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE,
+	    &r->status)) != CURLE_OK) {
+		snprintf(err, errlen, "%s: %s", url, curl_easy_strerror(cc));
+		http_response_clear(r);
+		goto fail;
+	}
+	if (r->body == NULL && (r->body = calloc(1, 1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	*fail = HTTP_FAIL_NONE;
+	rc = 0;
+fail:
+	c->resp = NULL;
+	free(url);
+	return rc;
+}
+
+int
+http_fail_exit(enum http_fail f)
+{
+	switch (f) {
+	case HTTP_FAIL_NONE:
+	case HTTP_FAIL_ABORTED:
+		return 0;
+	case HTTP_FAIL_TRANSPORT:
+		return EX_TEMPFAIL;
+	case HTTP_FAIL_TLS:
+		return EX_UNAVAILABLE;
+	case HTTP_FAIL_TOO_BIG:
+		return EX_PROTOCOL;
+	case HTTP_FAIL_LOCAL:
+		return EX_OSERR;
+	}
+	return EX_SOFTWARE;
+}
+
+int
+http_status_exit(long status)
+{
+	if (status == 401 || status == 403)
+		return EX_NOPERM;
+	if (status == 404)
+		return EX_UNAVAILABLE;
+	if (status == 408 || status == 429 || (status >= 500 && status <= 599))
+		return EX_TEMPFAIL;
+	return EX_PROTOCOL;
+}

@@ -1,0 +1,55 @@
+/*
+ * options.h - PostMan's command line.
+ */
+#ifndef POSTMAN_OPTIONS_H
+#define POSTMAN_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct postman_opts {
+	char *url;			/* normalised base URL (malloc'd) */
+	/* PostMaster */
+	const char *user;
+	const char *password_file;
+	const char *password;		/* --password: visible in ps */
+	const char *netrc_file;
+	const char *cacert;
+	bool insecure;
+	double connect_timeout;		/* 10 */
+	double timeout;			/* 60 */
+	size_t max_response;		/* 256 MiB */
+	long batch;			/* 0: PostMaster's --batch */
+	double max_time;		/* 110; 0: no limit */
+	bool watch;
+	long wait;			/* 25 with --watch, else 0 */
+	/* delivery */
+	const char *sendmail;		/* /usr/sbin/sendmail */
+	double sendmail_timeout;	/* 60 */
+	const char *smtp;		/* NULL: sendmail */
+	long smtp_connections;		/* 4 */
+	bool starttls;
+	const char *smtp_user;
+	const char *smtp_password_file;
+	double smtp_timeout;		/* 60 */
+	long max_recipients;		/* 1000 */
+	/* this process */
+	const char *lock;		/* NULL: lock_default_path() */
+	const char *log;		/* NULL: stderr */
+	bool syslog;
+	bool help;
+	bool version;
+};
+
+/* Fills o from argv (getopt_long; may be called again: it resets optind).
+ * Returns 0, or -1 with a one-line reason in err (a usage error).  With
+ * --help or --version, o->help / o->version is set and nothing else is
+ * required.  Free with opts_free(). */
+int opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
+    size_t errlen);
+void opts_free(struct postman_opts *o);
+
+/* The --help text. */
+extern const char opts_usage[];
+
+#endif

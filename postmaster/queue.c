@@ -1,0 +1,547 @@
+/*
+ * queue.c - claiming, settling and indexing spooled messages.
+ */
+#include "postmaster/queue.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "common/message.h"
+#include "postmaster/idindex.h"
+
+struct queue {
+	struct spool *sp;
+	struct queue_config cfg;
+	struct idindex *ix;
+	int ifd;		/* inotify */
+	queue_note_fn note;
+	void *note_arg;
+	long added;		/* ids indexed since the caller last asked */
+};
+
+/* Renames and deletions by anyone (PostOffice, other PostMasters, an
+ * operator) keep the index current.  IN_CREATE is left out on purpose: a
+ * file created in place is not complete before IN_CLOSE_WRITE. */
+#define QUEUE_WATCH (IN_MOVED_TO | IN_CLOSE_WRITE | IN_MOVED_FROM | \
+	IN_DELETE | IN_ONLYDIR)
+
+static void
+note(struct queue *q, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+note(struct queue *q, const char *id, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (q->note == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	q->note(q->note_arg, id, buf);
+}
+
+static void
+index_add(struct queue *q, const char *id)
+{
+	if (idindex_add(q->ix, id))
+		q->added++;
+}
+
+static void
+expired(const char *id, void *arg)
+{
+	struct queue *q = arg;
+
+	index_add(q, id);
+	note(q, id, "status=requeued");
+}
+
+struct queue *
+queue_open(const char *dir, const struct queue_config *cfg,
+    queue_note_fn note_fn, void *note_arg, char *err, size_t errlen)
+{
+	struct queue *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	q->ifd = -1;
+	q->cfg = *cfg;
+	q->note = note_fn;
+	q->note_arg = note_arg;
+	if ((q->sp = spool_open(dir, err, errlen)) == NULL)
+		goto fail;
+	if ((q->ix = idindex_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* Watch before the first listing so nothing slips in between. */
+	q->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (q->ifd == -1 || inotify_add_watch(q->ifd, dir, QUEUE_WATCH) == -1) {
+		snprintf(err, errlen, "inotify on %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	/* Leases left by an earlier run that are due go back first. */
+	if (queue_expire(q, time(NULL)) == -1) {
+		snprintf(err, errlen, "spool %s: returning expired leases: %s",
+		    dir, strerror(errno));
+		goto fail;
+	}
+	if (queue_rescan(q, err, errlen) == -1)
+		goto fail;
+	return q;
+fail:
+	queue_free(q);
+	return NULL;
+}
+
+void
+queue_free(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->ifd != -1)
+		close(q->ifd);
+	idindex_free(q->ix);
+	spool_free(q->sp);
+	free(q);
+}
+
+struct spool *
+queue_spool(struct queue *q)
+{
+	return q->sp;
+}
+
+int
+queue_fd(const struct queue *q)
+{
+	return q->ifd;
+}
+
+size_t
+queue_length(const struct queue *q)
+{
+	return idindex_count(q->ix);
+}
+
+long
+queue_rescan(struct queue *q, char *err, size_t errlen)
+{
+	char **names;
+	long n, i;
+
+	if ((n = spool_list(q->sp, SPOOL_QUEUE, &names)) < 0) {
+		snprintf(err, errlen, "listing %s: %s", spool_path(q->sp),
+		    strerror(errno));
+		return -1;
+	}
+	idindex_clear(q->ix);
+	for (i = 0; i < n; i++)
+		index_add(q, names[i]);
+	spool_list_free(names, n);
+	return n;
+}
+
+long
+queue_events(struct queue *q, char *err, size_t errlen)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	bool overflow = false;
+	ssize_t n;
+	char *p;
+
+	q->added = 0;
+	for (;;) {
+		n = read(q->ifd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			snprintf(err, errlen, "inotify: %s",
+			    n == 0 ? "end of file" : strerror(errno));
+			return -1;
+		}
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_Q_OVERFLOW)
+				overflow = true;
+			if (ev->len == 0 || !spool_id_valid(ev->name))
+				continue;
+			if (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE))
+				index_add(q, ev->name);
+			else if (ev->mask & (IN_MOVED_FROM | IN_DELETE))
+				idindex_remove(q->ix, ev->name);
+		}
+	}
+	/* Events were lost: only a fresh listing tells what is queued. */
+	if (overflow && queue_rescan(q, err, errlen) == -1)
+		return -1;
+	return q->added;
+}
+
+long
+queue_expire(struct queue *q, time_t now)
+{
+	return spool_expire(q->sp, now, expired, q);
+}
+
+/* --- batches --- */
+
+static int
+batch_append(struct batch *b, const void *p, size_t len)
+{
+	size_t cap;
+	char *np;
+
+	if (b->len + len + 1 > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		if ((np = realloc(b->json, cap)) == NULL)
+			return -1;
+		b->json = np;
+		b->cap = cap;
+	}
+	memcpy(b->json + b->len, p, len);
+	b->len += len;
+	b->json[b->len] = '\0';
+	return 0;
+}
+
+static int
+batch_puts(struct batch *b, const char *s)
+{
+	return batch_append(b, s, strlen(s));
+}
+
+void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->ids);
+	free(b->json);
+	free(b);
+}
+
+char *
+batch_take_json(struct batch *b, size_t *len)
+{
+	char *p = b->json;
+
+	*len = b->len;
+	b->json = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+static void
+lease_file(char *name, const char *id, const char *lease)
+{
+	snprintf(name, SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2, "%s.%s", id, lease);
+}
+
+static void
+quarantine(struct queue *q, const char *id, const char *lease,
+    const char *reason)
+{
+	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2];
+
+	lease_file(name, id, lease);
+	if (spool_move(q->sp, SPOOL_LEASED, name, SPOOL_QUARANTINE, id) == -1)
+		note(q, id, "status=error, reason=quarantine failed: %s "
+		    "(it stays in %s until the lease expires)", strerror(errno),
+		    spool_area_name(SPOOL_LEASED));
+	else
+		note(q, id, "status=quarantined, reason=%s", reason);
+}
+
+/*
+ * Appends the JSON object of the file just leased as id, after checking
+ * it is a valid message.  Returns 1 when appended, 0 when the file was
+ * quarantined or vanished, -1 on a spool error (err filled; the message
+ * stays leased and the caller releases it).
+ */
+static int
+take_one(struct queue *q, struct batch *b, const char *id, char *err,
+    size_t errlen)
+{
+	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2], why[200];
+	struct message m;
+	char *data = NULL, *brace;
+	size_t len;
+	int rc = -1;
+
+	memset(&m, 0, sizeof(m));
+	lease_file(name, id, b->lease);
+	if (spool_read(q->sp, SPOOL_LEASED, name, QUEUE_FILE_MAX, &data,
+	    &len) == -1) {
+		if (errno == EFBIG || errno == EINVAL || errno == ELOOP) {
+			quarantine(q, id, b->lease, errno == EFBIG ?
+			    "file too large" : "not a regular file");
+			return 0;
+		}
+		snprintf(err, errlen, "reading %s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (message_decode(data, len, &m, why, sizeof(why)) == -1) {
+		quarantine(q, id, b->lease, why);
+		rc = 0;
+		goto out;
+	}
+	if (m.id[0] != '\0' && strcmp(m.id, id) != 0) {
+		quarantine(q, id, b->lease, "\"id\" differs from the file name");
+		rc = 0;
+		goto out;
+	}
+	if (b->n > 0 && batch_puts(b, ",") == -1)
+		goto oom;
+	/* A file without an id (written by the original PostOffice) is
+	 * served with its file name as id, so that it can be acknowledged. */
+	if (m.id[0] == '\0') {
+		brace = strchr(data, '{');
+		if (batch_puts(b, "{\"id\":\"") == -1 || batch_puts(b, id) == -1 ||
+		    batch_puts(b, "\"") == -1)
+			goto oom;
+		len -= brace + 1 - data;
+		memmove(data, brace + 1, len + 1);
+		/* the object had at least mail_from: a comma is needed */
+		if (batch_puts(b, ",") == -1)
+			goto oom;
+	}
+	if (batch_append(b, data, len) == -1)
+		goto oom;
+	memcpy(b->ids[b->n++], id, SPOOL_ID_LEN + 1);
+	rc = 1;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+	rc = -1;
+out:
+	message_clear(&m);
+	free(data);
+	return rc;
+}
+
+struct batch *
+queue_claim(struct queue *q, size_t max, const char *lease, const char *prefix,
+    const char *suffix, char *err, size_t errlen)
+{
+	char id[SPOOL_ID_LEN + 1];
+	struct batch *b;
+	const char *first;
+	int rc;
+
+	err[0] = '\0';
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->ids = calloc(max ? max : 1, sizeof(*b->ids))) == NULL)
+		goto oom;
+	memcpy(b->lease, lease, sizeof(b->lease));
+	b->expires = spool_lease_expiry(lease);
+	if (batch_puts(b, prefix) == -1 || batch_puts(b, "[") == -1)
+		goto oom;
+	while (b->n < max && b->len < q->cfg.max_batch_bytes &&
+	    (first = idindex_first(q->ix)) != NULL) {
+		memcpy(id, first, sizeof(id));
+		idindex_remove(q->ix, id);
+		if (spool_lease(q->sp, id, b->lease) == -1) {
+			if (errno == ENOENT)
+				continue;	/* taken by someone else */
+			snprintf(err, errlen, "leasing %s: %s", id,
+			    strerror(errno));
+			index_add(q, id);
+			break;
+		}
+		if ((rc = take_one(q, b, id, err, errlen)) == -1) {
+			if (queue_release(q, b->lease, id) == -1)
+				note(q, id, "status=error, reason=release failed: %s",
+				    strerror(errno));
+			break;
+		}
+	}
+	if (batch_puts(b, "]") == -1 || batch_puts(b, suffix) == -1)
+		goto oom;
+	return b;
+oom:
+	snprintf(err, errlen, "out of memory");
+	if (b != NULL)
+		while (b->n > 0)
+			queue_release(q, b->lease, b->ids[--b->n]);
+	batch_free(b);
+	return NULL;
+}
+
+int
+queue_ack(struct queue *q, const char *lease, const char *id)
+{
+	return spool_ack(q->sp, id, lease);
+}
+
+int
+queue_release(struct queue *q, const char *lease, const char *id)
+{
+	if (spool_release(q->sp, id, lease) == -1)
+		return -1;
+	index_add(q, id);
+	return 0;
+}
+
+/* --- failures --- */
+
+unsigned long
+queue_backoff(long attempts, unsigned long retry_min, unsigned long retry_max)
+{
+	unsigned long d = retry_min;
+	long i;
+
+	for (i = 1; i < attempts && d < retry_max; i++)
+		d = d > ULONG_MAX / 2 ? ULONG_MAX : d * 2;
+	return d < retry_max ? d : retry_max;
+}
+
+int
+queue_fail(struct queue *q, const char *lease, const char *id,
+    bool permanent, const char *reason, time_t now, struct fail_result *res,
+    char *err, size_t errlen)
+{
+	char held[SPOOL_LEASE_LEN + 1], later[SPOOL_LEASE_LEN + 1], why[200];
+	char from[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2];
+	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2];
+	struct message m;
+	char *data = NULL, *json = NULL, *old;
+	size_t len;
+	int rc = -1, saved;
+
+	memset(&m, 0, sizeof(m));
+	err[0] = '\0';
+	/* Take the file out of the caller's lease first: a second report
+	 * for the same message (here or in another PostMaster) now gets
+	 * ENOENT, and a crash from here on returns it at the new expiry. */
+	spool_lease_new(held, now + (time_t)q->cfg.lease_time);
+	lease_file(from, id, lease);
+	lease_file(name, id, held);
+	if (spool_move(q->sp, SPOOL_LEASED, from, SPOOL_LEASED, name) == -1) {
+		if (errno != ENOENT)
+			snprintf(err, errlen, "renaming %s: %s", from,
+			    strerror(errno));
+		return -1;
+	}
+	if (spool_read(q->sp, SPOOL_LEASED, name, QUEUE_FILE_MAX, &data,
+	    &len) == -1) {
+		snprintf(err, errlen, "reading %s: %s", name, strerror(errno));
+		goto fail;
+	}
+	if (message_decode(data, len, &m, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "%s: %s", name, why);
+		goto fail;
+	}
+	if (m.id[0] == '\0')
+		memcpy(m.id, id, sizeof(m.id));
+	m.attempts++;
+	old = m.last_error;
+	if ((m.last_error = strdup(reason)) == NULL) {
+		m.last_error = old;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	free(old);
+	if ((json = message_encode(&m, &len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	res->attempts = m.attempts;
+	if (permanent || m.attempts >= (long)q->cfg.max_attempts) {
+		res->outcome = FAIL_BOUNCED;
+		res->retry_at = 0;
+		if (spool_put(q->sp, SPOOL_DEAD, id, json, len, err, errlen) == -1)
+			goto fail;
+	} else {
+		res->outcome = FAIL_DEFERRED;
+		res->retry_at = now + (time_t)queue_backoff(m.attempts,
+		    q->cfg.retry_min, q->cfg.retry_max);
+		spool_lease_new(later, res->retry_at);
+		lease_file(from, id, later);
+		if (spool_put(q->sp, SPOOL_DEFERRED, from, json, len, err,
+		    errlen) == -1)
+			goto fail;
+	}
+	/* The new copy is durable; a crash before this unlink only means
+	 * the old copy returns at its expiry as a duplicate of the same id. */
+	spool_ack(q->sp, id, held);
+	rc = 0;
+	goto out;
+fail:
+	saved = errno;
+	lease_file(from, id, lease);
+	spool_move(q->sp, SPOOL_LEASED, name, SPOOL_LEASED, from);
+	errno = saved == ENOENT ? EIO : saved;
+out:
+	message_clear(&m);
+	free(data);
+	free(json);
+	return rc;
+}
+
+/* --- statistics --- */
+
+static long
+area_count(struct queue *q, enum spool_area area)
+{
+	char **names;
+	long n;
+
+	if ((n = spool_list(q->sp, area, &names)) < 0)
+		return -1;
+	spool_list_free(names, n);
+	return n;
+}
+
+/* The time an id was made: its first 14 hex digits are microseconds since
+ * the epoch (see spool_id_new()). */
+static double
+id_time(const char *id)
+{
+	char part[15];
+
+	memcpy(part, id, 14);
+	part[14] = '\0';
+	return (double)strtoull(part, NULL, 16) / 1e6;
+}
+
+int
+queue_stats(struct queue *q, double now, struct queue_stats *st)
+{
+	long v[SPOOL_NAREAS];
+	const char *first;
+	int a;
+
+	memset(st, 0, sizeof(*st));
+	for (a = SPOOL_LEASED; a < SPOOL_NAREAS; a++)
+		if ((v[a] = area_count(q, a)) < 0)
+			return -1;
+	st->queued = idindex_count(q->ix);
+	st->leased = v[SPOOL_LEASED];
+	st->deferred = v[SPOOL_DEFERRED];
+	st->dead = v[SPOOL_DEAD];
+	st->quarantined = v[SPOOL_QUARANTINE];
+	if ((first = idindex_first(q->ix)) != NULL) {
+		st->oldest_age = now - id_time(first);
+		if (st->oldest_age < 0)
+			st->oldest_age = 0;
+	}
+	return 0;
+}

@@ -1,0 +1,131 @@
+/*
+ * queue.h - PostMaster's side of the spool: which messages are queued
+ * (an in-memory index kept current with inotify), claiming a batch by
+ * rename, and what becomes of a leased message afterwards (acknowledged,
+ * deferred with back-off, dead-lettered, returned).
+ *
+ * Several PostMaster processes may share one spool: every claim is a
+ * rename(2) that only one of them can win (see common/spool.h); a loser
+ * forgets the id and takes the next one.
+ *
+ * Nothing here logs.  Events that happen to a message outside a request
+ * (quarantine, return to the queue) are reported through the note
+ * callback given to queue_open(); errors through err buffers.
+ */
+#ifndef POSTMASTER_QUEUE_H
+#define POSTMASTER_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "common/spool.h"
+
+/* The largest spool file served; larger ones are quarantined. */
+#define QUEUE_FILE_MAX (256UL * 1024 * 1024)
+
+struct queue_config {
+	unsigned long lease_time;	/* seconds a lease lasts */
+	unsigned long max_attempts;	/* the Nth temporary failure bounces */
+	unsigned long retry_min;	/* first back-off, seconds */
+	unsigned long retry_max;	/* back-off cap, seconds */
+	size_t max_batch_bytes;		/* a batch stops growing past this */
+};
+
+/* id, and "key=value, ..." describing what happened to it. */
+typedef void (*queue_note_fn)(void *arg, const char *id, const char *what);
+
+struct queue;
+
+/* A claimed batch: the ids, oldest first, and their JSON objects joined
+ * into json as prefix "[" obj "," obj ... "]" suffix. */
+struct batch {
+	char lease[SPOOL_LEASE_LEN + 1];
+	time_t expires;
+	size_t n;
+	char (*ids)[SPOOL_ID_LEN + 1];
+	char *json;		/* malloc'd, NUL-terminated; may be taken */
+	size_t len;
+	size_t cap;
+};
+
+enum fail_outcome { FAIL_DEFERRED, FAIL_BOUNCED };
+
+struct fail_result {
+	enum fail_outcome outcome;
+	long attempts;		/* after this failure */
+	time_t retry_at;	/* FAIL_DEFERRED: when it is queued again */
+};
+
+struct queue_stats {
+	size_t queued, leased, deferred, dead, quarantined;
+	double oldest_age;	/* seconds since the oldest queued id was made */
+};
+
+/*
+ * Opens the spool at dir (see spool_open()), returns every expired lease
+ * to the queue, starts watching the queue folder and indexes what is
+ * queued.  NULL with err filled on failure.  Free with queue_free().
+ */
+struct queue *queue_open(const char *dir, const struct queue_config *cfg,
+    queue_note_fn note, void *note_arg, char *err, size_t errlen);
+void queue_free(struct queue *q);
+
+struct spool *queue_spool(struct queue *q);
+/* The inotify descriptor: readable when queue_events() has work. */
+int queue_fd(const struct queue *q);
+/* Applies pending inotify events to the index (a lost event queue
+ * triggers a rescan).  Returns how many ids became queued, or -1. */
+long queue_events(struct queue *q, char *err, size_t errlen);
+/* Forgets the index and lists the queue folder again.  Count or -1. */
+long queue_rescan(struct queue *q, char *err, size_t errlen);
+/* Returns due leases and deferred messages to the queue.  Count or -1. */
+long queue_expire(struct queue *q, time_t now);
+
+/* Messages in the index (queued as far as this process knows). */
+size_t queue_length(const struct queue *q);
+
+/*
+ * Claims up to max of the oldest queued messages under lease (a token
+ * from spool_lease_new()): each is renamed into .leased/, read and checked
+ * (an invalid one is moved to .quarantine/ and noted, never served).  The
+ * batch stops early once its JSON passes max_batch_bytes.  Returns the
+ * batch (possibly empty) or NULL when out of memory; a spool error that
+ * cut the batch short is described in err (err[0] is '\0' otherwise).
+ * Free with batch_free() after settling each id with queue_ack() or
+ * queue_release().
+ */
+struct batch *queue_claim(struct queue *q, size_t max, const char *lease,
+    const char *prefix, const char *suffix, char *err, size_t errlen);
+void batch_free(struct batch *b);
+/* Takes the JSON out of b (the caller frees it). */
+char *batch_take_json(struct batch *b, size_t *len);
+
+/* Deletes .leased/ID.LEASE: delivered.  -1 with ENOENT when id is not
+ * leased under lease (never was, settled, or expired and requeued). */
+int queue_ack(struct queue *q, const char *lease, const char *id);
+/* Puts .leased/ID.LEASE back in the queue untouched.  -1 / ENOENT. */
+int queue_release(struct queue *q, const char *lease, const char *id);
+
+/*
+ * Records a failed delivery of a leased message: attempts + 1 and
+ * last_error = reason are written durably either into .deferred/ under a
+ * lease expiring after the back-off (temporary failure), or into .dead/
+ * (permanent, or the max_attempts-th failure); then the leased file goes.
+ * -1 with errno ENOENT when id is not leased under lease; -1 with err
+ * filled on any other failure (the message stays leased).
+ */
+int queue_fail(struct queue *q, const char *lease, const char *id,
+    bool permanent, const char *reason, time_t now, struct fail_result *res,
+    char *err, size_t errlen);
+
+/* Seconds to wait before the next try after the attempts-th failure:
+ * retry_min doubled for each failure after the first, at most retry_max. */
+unsigned long queue_backoff(long attempts, unsigned long retry_min,
+    unsigned long retry_max);
+
+/* Counts the spool's areas.  0 or -1 (errno). */
+/* now: the current time in seconds (with fractions). */
+int queue_stats(struct queue *q, double now, struct queue_stats *st);
+
+#endif

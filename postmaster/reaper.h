@@ -1,0 +1,31 @@
+/*
+ * reaper.h - deletes served messages on a thread of its own.
+ *
+ * Once the drain's response has gone out, its messages are deleted; on a
+ * filesystem that discards freed blocks synchronously an unlink(2) can
+ * take a millisecond, and fifty of them would hold up the next request.
+ * The reaper takes that work off the event loop.  A message whose
+ * deletion is still pending is in .leased/ under a lease that has not
+ * expired, so nobody else can be served it meanwhile.
+ */
+#ifndef POSTMASTER_REAPER_H
+#define POSTMASTER_REAPER_H
+
+#include "common/spool.h"
+
+struct reaper;
+
+/* Called on the reaper's thread when a deletion failed (errno in err). */
+typedef void (*reaper_fail_fn)(void *arg, const char *id, const char *lease,
+    int err);
+
+/* Starts the thread.  NULL with err filled on failure. */
+struct reaper *reaper_new(struct spool *sp, reaper_fail_fn fail,
+    void *fail_arg, char *err, size_t errlen);
+/* Deletes .leased/ID.LEASE soon (at once, on this thread, if the work
+ * cannot be queued). */
+void reaper_add(struct reaper *r, const char *id, const char *lease);
+/* Finishes every queued deletion, stops the thread.  Accepts NULL. */
+void reaper_free(struct reaper *r);
+
+#endif

@@ -1,0 +1,739 @@
+/*
+ * server.c - request handling: routing, authentication, the drain, the
+ * lease / ack / fail cycle, long polls, health and metrics.
+ *
+ * Each request gets a context on the first handler call (libmicrohttpd
+ * calls the handler once with the headers, once per body chunk, and once
+ * more when the body is complete) that lives until the completion
+ * callback; the completion callback settles whatever the request handed
+ * out.
+ */
+#include "postmaster/server.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/log.h"
+#include "postmaster/reaper.h"
+#include "postmaster/route.h"
+
+#define JSON_TYPE "application/json"
+#define REALM "postmaster"
+/* Longest failure reason written to the log line (the spool keeps it
+ * whole in last_error). */
+#define LOG_REASON_MAX 300
+
+struct request;
+
+struct server {
+	struct server_config cfg;
+	struct queue *q;
+	struct htpasswd *auth;
+	struct MHD_Daemon *mhd;
+	struct reaper *reaper;		/* deletes what the drain served */
+	struct request *waiting;	/* suspended long polls */
+	bool quiescing;
+	uint64_t served, acked, failed;
+};
+
+struct request {
+	struct server *s;
+	struct MHD_Connection *conn;
+	struct route_match rm;
+	char client[INET6_ADDRSTRLEN];
+	char *body;
+	size_t body_len;
+	bool too_large;
+	bool answered;
+	unsigned long max;		/* /lease: batch size asked for */
+	uint64_t deadline;		/* /lease: end of the long poll, ms */
+	bool suspended;
+	struct request *prev, *next;	/* in s->waiting while suspended */
+	struct batch *batch;		/* what this response hands out */
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- responses --- */
+
+static enum MHD_Result
+reply(struct request *r, unsigned status, const char *type, void *body,
+    size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	r->answered = true;
+	resp = MHD_create_response_from_buffer(len, body, mode);
+	if (resp == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->rm.allow != NULL)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->rm.allow);
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		ret = MHD_queue_basic_auth_fail_response(r->conn, REALM, resp);
+	else
+		ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+reply_json(struct request *r, unsigned status, cJSON *obj)
+{
+	char *text = obj != NULL ? cJSON_PrintUnformatted(obj) : NULL;
+
+	cJSON_Delete(obj);
+	if (text == NULL)
+		return MHD_NO;
+	return reply(r, status, JSON_TYPE, text, strlen(text),
+	    MHD_RESPMEM_MUST_FREE);
+}
+
+/* {"error": why} */
+static enum MHD_Result
+reply_error(struct request *r, unsigned status, const char *why)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o != NULL && cJSON_AddStringToObject(o, "error", why) == NULL) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return reply_json(r, status, o);
+}
+
+/* A failure reason as it may appear in one log line. */
+static void
+log_safe(char *out, size_t outlen, const char *in)
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0' && i + 1 < outlen && i < LOG_REASON_MAX; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
+	out[i] = '\0';
+}
+
+/* --- the request context --- */
+
+static void
+client_name(struct request *r)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL ||
+	    (ci->client_addr->sa_family != AF_INET &&
+	    ci->client_addr->sa_family != AF_INET6))
+		snprintf(r->client, sizeof(r->client), "unix");
+	else
+		addr_ntop(ci->client_addr, r->client, sizeof(r->client));
+}
+
+static void
+waiting_remove(struct request *r)
+{
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else if (r->s->waiting == r)
+		r->s->waiting = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static void
+request_free(struct request *r)
+{
+	if (r == NULL)
+		return;
+	waiting_remove(r);
+	batch_free(r->batch);
+	free(r->body);
+	free(r);
+}
+
+static bool
+authorized(struct request *r)
+{
+	char *user, *pass = NULL;
+	bool ok;
+
+	if (r->s->auth == NULL || r->rm.route == ROUTE_HEALTHZ)
+		return true;
+	user = MHD_basic_auth_get_username_password(r->conn, &pass);
+	/* Missing parts are checked as empty strings: every refusal costs
+	 * the same crypt(3) run. */
+	ok = htpasswd_check(r->s->auth, user != NULL ? user : "",
+	    pass != NULL ? pass : "");
+	MHD_free(user);
+	MHD_free(pass);
+	return ok;
+}
+
+/* The checks that need no body: route, method, ids, credentials, query,
+ * announced body size.  Returns MHD_YES with nothing queued to go on. */
+static enum MHD_Result
+check_head(struct request *r, const char *method, const char *url)
+{
+	const char *v, *len;
+	unsigned long wait = 0;
+	int status;
+
+	status = route_match(method, url, &r->rm);
+	/* Credentials first on known paths: a client without them learns
+	 * nothing about which ids are well-formed. */
+	if ((status == 0 || status == 400) && !authorized(r))
+		return reply_error(r, MHD_HTTP_UNAUTHORIZED,
+		    "authentication required");
+	if (status != 0)
+		return reply_error(r, status, r->rm.error);
+	len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (len != NULL && strtoull(len, NULL, 10) > SERVER_BODY_MAX)
+		return reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "request body larger than 65536 bytes");
+	if (r->rm.route != ROUTE_LEASE)
+		return MHD_YES;
+	r->max = r->s->cfg.batch;
+	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "max");
+	if (v != NULL && route_number(v, 1, r->s->cfg.batch, &r->max) == -1)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST,
+		    "max must be a number from 1");
+	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "wait");
+	if (v != NULL && route_number(v, 0, r->s->cfg.max_wait, &wait) == -1)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST,
+		    "wait must be a number of seconds from 0");
+	r->deadline = now_ms() + (uint64_t)wait * 1000;
+	return MHD_YES;
+}
+
+static void
+body_feed(struct request *r, const char *data, size_t len)
+{
+	char *nb;
+
+	if (r->too_large || r->body_len + len > SERVER_BODY_MAX) {
+		r->too_large = true;	/* read on, answer 413 at the end */
+		return;
+	}
+	if ((nb = realloc(r->body, r->body_len + len + 1)) == NULL) {
+		r->too_large = true;
+		return;
+	}
+	memcpy(nb + r->body_len, data, len);
+	r->body = nb;
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+}
+
+/* --- handing out messages --- */
+
+static enum MHD_Result
+reply_batch(struct request *r, struct batch *b)
+{
+	char *json;
+	size_t len;
+
+	r->batch = b;
+	json = batch_take_json(b, &len);
+	return reply(r, MHD_HTTP_OK, JSON_TYPE, json, len,
+	    MHD_RESPMEM_MUST_FREE);
+}
+
+static struct batch *
+claim(struct request *r, size_t max, const char *prefix, const char *lease,
+    const char *suffix)
+{
+	struct batch *b;
+	char err[256];
+
+	b = queue_claim(r->s->q, max, lease, prefix, suffix, err, sizeof(err));
+	if (b == NULL || err[0] != '\0')
+		log_warn("spool: %s", err);
+	return b;
+}
+
+/* GET /: the original's contract, messages deleted only when the whole
+ * response went out. */
+static enum MHD_Result
+do_drain(struct request *r)
+{
+	char lease[SPOOL_LEASE_LEN + 1];
+	struct batch *b;
+
+	spool_lease_new(lease, time(NULL) + (time_t)r->s->cfg.lease_time);
+	if ((b = claim(r, r->s->cfg.batch, "", lease, "")) == NULL)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "spool unavailable");
+	return reply_batch(r, b);
+}
+
+static enum MHD_Result
+do_lease(struct request *r)
+{
+	char lease[SPOOL_LEASE_LEN + 1], prefix[128];
+	struct batch *b;
+	time_t expires = time(NULL) + (time_t)r->s->cfg.lease_time;
+
+	spool_lease_new(lease, expires);
+	snprintf(prefix, sizeof(prefix),
+	    "{\"lease\":\"%s\",\"expires\":%lld,\"messages\":", lease,
+	    (long long)expires);
+	if ((b = claim(r, r->max, prefix, lease, "}")) == NULL)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "spool unavailable");
+	if (b->n > 0)
+		return reply_batch(r, b);
+	batch_free(b);
+	if (!r->s->quiescing && now_ms() < r->deadline) {
+		/* Wait for mail: server_run() resumes us, and libmicrohttpd
+		 * calls the handler again. */
+		r->suspended = true;
+		r->next = r->s->waiting;
+		if (r->next != NULL)
+			r->next->prev = r;
+		r->s->waiting = r;
+		MHD_suspend_connection(r->conn);
+		return MHD_YES;
+	}
+	static const char none[] =
+	    "{\"lease\":null,\"expires\":null,\"messages\":[]}";
+	return reply(r, MHD_HTTP_OK, JSON_TYPE, (void *)none,
+	    sizeof(none) - 1, MHD_RESPMEM_PERSISTENT);
+}
+
+/* POST /leases/LEASE/ID/ack */
+static enum MHD_Result
+do_ack(struct request *r)
+{
+	cJSON *o;
+
+	if (queue_ack(r->s->q, r->rm.lease, r->rm.id) == -1) {
+		if (errno == ENOENT)
+			return reply_error(r, MHD_HTTP_NOT_FOUND,
+			    "message is not leased under this lease");
+		log_err("%s: ack failed: %s", r->rm.id, strerror(errno));
+		return reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "spool error");
+	}
+	r->s->acked++;
+	log_info("%s: status=sent, lease=%s, client=%s", r->rm.id, r->rm.lease,
+	    r->client);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", r->rm.id);
+	cJSON_AddStringToObject(o, "status", "sent");
+	return reply_json(r, MHD_HTTP_OK, o);
+}
+
+/* The body of a /fail report: {"permanent": bool, "reason": "text"}. */
+static const char *
+parse_failure(const struct request *r, bool *permanent, char **reason)
+{
+	const cJSON *p, *why;
+	cJSON *o;
+	const char *bad = NULL;
+
+	if (r->body == NULL || (o = cJSON_ParseWithLength(r->body,
+	    r->body_len)) == NULL)
+		return "body is not JSON";
+	p = cJSON_GetObjectItemCaseSensitive(o, "permanent");
+	why = cJSON_GetObjectItemCaseSensitive(o, "reason");
+	if (!cJSON_IsObject(o))
+		bad = "body is not a JSON object";
+	else if (!cJSON_IsBool(p))
+		bad = "\"permanent\" must be true or false";
+	else if (!cJSON_IsString(why))
+		bad = "\"reason\" must be a string";
+	else if ((*reason = strdup(why->valuestring)) == NULL)
+		bad = "out of memory";
+	else
+		*permanent = cJSON_IsTrue(p);
+	cJSON_Delete(o);
+	return bad;
+}
+
+/* POST /leases/LEASE/ID/fail */
+static enum MHD_Result
+do_fail(struct request *r)
+{
+	struct fail_result res;
+	char *reason = NULL, err[256], safe[LOG_REASON_MAX + 1];
+	const char *bad;
+	bool permanent = false;
+	enum MHD_Result ret;
+	cJSON *o;
+
+	if ((bad = parse_failure(r, &permanent, &reason)) != NULL)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST, bad);
+	if (queue_fail(r->s->q, r->rm.lease, r->rm.id, permanent, reason,
+	    time(NULL), &res, err, sizeof(err)) == -1) {
+		free(reason);
+		if (err[0] == '\0')
+			return reply_error(r, MHD_HTTP_NOT_FOUND,
+			    "message is not leased under this lease");
+		log_err("%s: recording the failure failed: %s", r->rm.id, err);
+		return reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		    "spool error");
+	}
+	r->s->failed++;
+	log_safe(safe, sizeof(safe), reason);
+	if (res.outcome == FAIL_DEFERRED)
+		log_info("%s: status=deferred, attempts=%ld, retry=%lld, "
+		    "client=%s, reason=%s", r->rm.id, res.attempts,
+		    (long long)(res.retry_at - time(NULL)), r->client, safe);
+	else
+		log_info("%s: status=bounced, attempts=%ld, permanent=%s, "
+		    "client=%s, reason=%s", r->rm.id, res.attempts,
+		    permanent ? "yes" : "no", r->client, safe);
+	free(reason);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", r->rm.id);
+	cJSON_AddStringToObject(o, "status",
+	    res.outcome == FAIL_DEFERRED ? "deferred" : "bounced");
+	cJSON_AddNumberToObject(o, "attempts", (double)res.attempts);
+	ret = reply_json(r, MHD_HTTP_OK, o);
+	return ret;
+}
+
+/* --- operations --- */
+
+static enum MHD_Result
+do_healthz(struct request *r)
+{
+	const char *dir = spool_path(queue_spool(r->s->q));
+	char path[4096], *msg;
+	int a, n;
+
+	for (a = 0; a < SPOOL_NAREAS; a++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, spool_area_name(a));
+		if (access(path, R_OK | W_OK | X_OK) == 0)
+			continue;
+		n = asprintf(&msg, "spool %s: %s\n", path, strerror(errno));
+		if (n < 0)
+			return MHD_NO;
+		return reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+		    msg, n, MHD_RESPMEM_MUST_FREE);
+	}
+	return reply(r, MHD_HTTP_OK, "text/plain", (void *)"ok", 2,
+	    MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result
+do_metrics(struct request *r)
+{
+	struct queue_stats st;
+	struct server *s = r->s;
+	struct timespec ts;
+	char *text;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (queue_stats(s->q, ts.tv_sec + ts.tv_nsec / 1e9, &st) == -1) {
+		log_err("metrics: %s", strerror(errno));
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "spool error");
+	}
+	n = asprintf(&text,
+	    "# HELP postoffice_queued Messages waiting to be served.\n"
+	    "# TYPE postoffice_queued gauge\npostoffice_queued %zu\n"
+	    "# HELP postoffice_leased Messages served and not yet settled.\n"
+	    "# TYPE postoffice_leased gauge\npostoffice_leased %zu\n"
+	    "# HELP postoffice_deferred Messages waiting for their next try.\n"
+	    "# TYPE postoffice_deferred gauge\npostoffice_deferred %zu\n"
+	    "# HELP postoffice_dead Dead letters.\n"
+	    "# TYPE postoffice_dead gauge\npostoffice_dead %zu\n"
+	    "# HELP postoffice_quarantined Spool files that are not messages.\n"
+	    "# TYPE postoffice_quarantined gauge\npostoffice_quarantined %zu\n"
+	    "# HELP postoffice_oldest_age_seconds Age of the oldest queued message.\n"
+	    "# TYPE postoffice_oldest_age_seconds gauge\n"
+	    "postoffice_oldest_age_seconds %.3f\n"
+	    "# HELP postoffice_served_total Messages handed out completely.\n"
+	    "# TYPE postoffice_served_total counter\n"
+	    "postoffice_served_total %" PRIu64 "\n"
+	    "# HELP postoffice_acked_total Messages acknowledged as delivered.\n"
+	    "# TYPE postoffice_acked_total counter\n"
+	    "postoffice_acked_total %" PRIu64 "\n"
+	    "# HELP postoffice_failed_total Delivery failures reported.\n"
+	    "# TYPE postoffice_failed_total counter\n"
+	    "postoffice_failed_total %" PRIu64 "\n",
+	    st.queued, st.leased, st.deferred, st.dead, st.quarantined,
+	    st.oldest_age, s->served, s->acked, s->failed);
+	if (n < 0)
+		return MHD_NO;
+	return reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+	    text, n, MHD_RESPMEM_MUST_FREE);
+}
+
+/* --- libmicrohttpd callbacks --- */
+
+static enum MHD_Result
+dispatch(struct request *r)
+{
+	if (r->too_large)
+		return reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "request body larger than 65536 bytes");
+	switch (r->rm.route) {
+	case ROUTE_DRAIN:
+		return do_drain(r);
+	case ROUTE_LEASE:
+		return do_lease(r);
+	case ROUTE_ACK:
+		return do_ack(r);
+	case ROUTE_FAIL:
+		return do_fail(r);
+	case ROUTE_HEALTHZ:
+		return do_healthz(r);
+	case ROUTE_METRICS:
+		return do_metrics(r);
+	case ROUTE_NONE:
+		break;
+	}
+	return reply_error(r, MHD_HTTP_NOT_FOUND, "no such resource");
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_len, void **ctx)
+{
+	struct server *s = cls;
+	struct request *r = *ctx;
+
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL)
+			return MHD_NO;
+		r->s = s;
+		r->conn = conn;
+		client_name(r);
+		*ctx = r;
+		return check_head(r, method, url);
+	}
+	if (r->answered)
+		return MHD_YES;
+	if (*upload_len > 0) {
+		body_feed(r, upload, *upload_len);
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	r->suspended = false;
+	return dispatch(r);
+}
+
+/* Settles what a response handed out, now that libmicrohttpd says how it
+ * ended. */
+static void
+settle(struct request *r, bool complete)
+{
+	struct batch *b = r->batch;
+	struct server *s = r->s;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		const char *id = b->ids[i];
+
+		if (!complete) {
+			if (queue_release(s->q, b->lease, id) == 0)
+				log_info("%s: status=released, lease=%s, client=%s, "
+				    "reason=response not completed", id, b->lease,
+				    r->client);
+			else
+				log_err("%s: release failed: %s (it returns when "
+				    "lease %s expires)", id, strerror(errno),
+				    b->lease);
+		} else if (r->rm.route == ROUTE_LEASE) {
+			s->served++;
+			log_info("%s: status=leased, lease=%s, expires=%lld, "
+			    "client=%s", id, b->lease, (long long)b->expires,
+			    r->client);
+		} else {
+			s->served++;
+			reaper_add(s->reaper, id, b->lease);
+			log_info("%s: status=served, client=%s", id, r->client);
+		}
+	}
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
+    enum MHD_RequestTerminationCode how)
+{
+	struct request *r = *ctx;
+
+	(void)cls;
+	(void)conn;
+	if (r == NULL)
+		return;
+	if (r->batch != NULL)
+		settle(r, how == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	request_free(r);
+	*ctx = NULL;
+}
+
+static void
+reap_failed(void *arg, const char *id, const char *lease, int err)
+{
+	(void)arg;
+	log_warn("%s: deleting the served message failed: %s (lease %s; "
+	    "if it expired the message went back to the queue)", id,
+	    strerror(err), lease);
+}
+
+/* The path is matched byte for byte as sent: a percent-encoded "/" or
+ * NUL must not turn into one (the id checks refuse the '%'). */
+static size_t
+no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	log_warn("http: %s", buf);
+}
+
+struct server *
+server_new(const struct server_config *cfg, struct queue *q, int fd,
+    struct htpasswd *auth, char *err, size_t errlen)
+{
+	struct server *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		htpasswd_free(auth);
+		return NULL;
+	}
+	s->cfg = *cfg;
+	s->q = q;
+	s->auth = auth;
+	if ((s->reaper = reaper_new(queue_spool(q), reap_failed, s, err,
+	    errlen)) == NULL) {
+		server_free(s);
+		return NULL;
+	}
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
+	    MHD_OPTION_END);
+	if (s->mhd == NULL) {
+		snprintf(err, errlen, "cannot start the HTTP server");
+		server_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->mhd != NULL) {
+		/* Suspended connections must be resumed before the stop; the
+		 * listening socket stays the caller's. */
+		if (!s->quiescing)
+			server_quiesce(s);
+		server_run(s);
+		MHD_stop_daemon(s->mhd);
+	}
+	reaper_free(s->reaper);
+	htpasswd_free(s->auth);
+	free(s);
+}
+
+void
+server_set_auth(struct server *s, struct htpasswd *h)
+{
+	htpasswd_free(s->auth);
+	s->auth = h;
+}
+
+int
+server_fd(const struct server *s)
+{
+	const union MHD_DaemonInfo *di;
+
+	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	return di != NULL ? di->epoll_fd : -1;
+}
+
+int
+server_timeout(const struct server *s)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+	uint64_t now = now_ms(), best = UINT64_MAX;
+	const struct request *r;
+
+	if (MHD_get_timeout(s->mhd, &t) == MHD_YES)
+		best = t;
+	for (r = s->waiting; r != NULL; r = r->next)
+		if (r->deadline <= now)
+			best = 0;
+		else if (r->deadline - now < best)
+			best = r->deadline - now;
+	if (best == UINT64_MAX)
+		return -1;
+	return best > 60000 ? 60000 : (int)best;
+}
+
+void
+server_run(struct server *s)
+{
+	struct request *r, *next;
+	bool mail = queue_length(s->q) > 0;
+	uint64_t now = now_ms();
+
+	for (r = s->waiting; r != NULL; r = next) {
+		next = r->next;
+		if (!mail && !s->quiescing && r->deadline > now)
+			continue;
+		waiting_remove(r);
+		MHD_resume_connection(r->conn);
+	}
+	MHD_run(s->mhd);
+}
+
+void
+server_quiesce(struct server *s)
+{
+	s->quiescing = true;
+	MHD_quiesce_daemon(s->mhd);
+}

@@ -1,0 +1,388 @@
+/*
+ * main.c - postoffice: the SMTP listener that spools one JSON file per
+ * accepted message.  Parses the command line, opens the spool, starts
+ * the commit thread and the listeners, and runs the event loop until
+ * SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/log.h"
+#include "common/spool.h"
+#include "postoffice/commit.h"
+#include "postoffice/mime.h"
+#include "postoffice/server.h"
+#include "postoffice/smtp.h"
+
+#define PROG "postoffice"
+#define DEFAULT_LISTEN "127.0.0.1:2525"
+#define DEFAULT_SPOOL "./messages"
+#define MAX_LISTEN 16
+#define MAX_ALLOW 64
+
+struct options {
+	struct server_config srv;
+	const char *listen[MAX_LISTEN + 1];
+	size_t nlisten;
+	struct cidr allow[MAX_ALLOW];
+	size_t nallow;
+	const char *spool;
+	const char *hostname;
+	const char *log_file;
+	bool use_syslog;
+	char positional[300];
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: " PROG " [options] [HOST PORT]\n"
+"\n"
+"Accepts mail over SMTP and spools each message as one JSON file.\n"
+"\n"
+"  -l, --listen ADDR:PORT     listen there (repeatable; [::1]:2525 for IPv6);\n"
+"                             default " DEFAULT_LISTEN ", or HOST PORT\n"
+"  -s, --spool DIR            spool directory (default " DEFAULT_SPOOL ")\n"
+"      --allow CIDR           clients served (repeatable); default: loopback\n"
+"                             only; others get 554 at the greeting\n"
+"      --hostname NAME        name in the greeting (default: this host's)\n"
+"      --keep-trace-headers   keep Received:, X-Originating-IP: ...\n"
+"      --bare-newline POLICY  reject (default) or normalize a bare LF/CR\n"
+"      --max-size BYTES       message size limit (default 10240000)\n"
+"      --max-rcpt N           recipients per message (default 1000)\n"
+"      --max-line BYTES       command line length (default 512)\n"
+"      --max-connections N    concurrent clients (default 100)\n"
+"      --timeout SECONDS      idle timeout (default 300)\n"
+"      --min-data-rate BYTES  minimum octets/s during DATA (default 500;\n"
+"                             0: none)\n"
+"      --body-limit BYTES     cap on the spooled \"body\" text (default 1M)\n"
+"      --stop-timeout SECONDS time given to transactions at SIGTERM\n"
+"                             (default 10)\n"
+"      --log-file FILE        log there instead of stderr\n"
+"      --syslog               also log to syslog (facility mail)\n"
+"  -h, --help                 this text\n"
+"  -V, --version              the version\n"
+"\n"
+"BYTES may end in k, M or G (powers of 1024).\n");
+}
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, PROG ": ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (try --help)\n");
+	return EX_USAGE;
+}
+
+/* A decimal number with an optional k, M or G suffix. */
+static int
+parse_size(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1024 * 1024 * 1024, end++;
+	if (*end != '\0' || v > max / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+enum {
+	OPT_ALLOW = 256, OPT_HOSTNAME, OPT_KEEP_TRACE, OPT_BARE, OPT_MAX_SIZE,
+	OPT_MAX_RCPT, OPT_MAX_LINE, OPT_MAX_CONN, OPT_TIMEOUT, OPT_MIN_RATE,
+	OPT_BODY_LIMIT, OPT_STOP_TIMEOUT, OPT_LOG_FILE, OPT_SYSLOG,
+};
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "spool", required_argument, NULL, 's' },
+	{ "allow", required_argument, NULL, OPT_ALLOW },
+	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
+	{ "keep-trace-headers", no_argument, NULL, OPT_KEEP_TRACE },
+	{ "bare-newline", required_argument, NULL, OPT_BARE },
+	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "max-rcpt", required_argument, NULL, OPT_MAX_RCPT },
+	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "min-data-rate", required_argument, NULL, OPT_MIN_RATE },
+	{ "body-limit", required_argument, NULL, OPT_BODY_LIMIT },
+	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns -1 to go on, else the exit status. */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+	unsigned long long v;
+	char err[256];
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->spool = DEFAULT_SPOOL;
+	o->srv.smtp.max_size = SMTP_DEFAULT_MAX_SIZE;
+	o->srv.smtp.max_rcpt = SMTP_DEFAULT_MAX_RCPT;
+	o->srv.smtp.max_line = SMTP_DEFAULT_MAX_LINE;
+	o->srv.smtp.bare_newline = SMTP_BARE_REJECT;
+	o->srv.timeout = SERVER_DEFAULT_TIMEOUT;
+	o->srv.min_data_rate = SERVER_DEFAULT_MIN_DATA_RATE;
+	o->srv.max_connections = SERVER_DEFAULT_MAX_CONNECTIONS;
+	o->srv.body_max = MIME_DEFAULT_BODY_MAX;
+	o->srv.stop_grace = SERVER_DEFAULT_STOP_GRACE;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":l:s:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			if (o->nlisten == MAX_LISTEN)
+				return usage_error("at most %s listen addresses", "16");
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 's':
+			o->spool = optarg;
+			break;
+		case OPT_ALLOW:
+			if (o->nallow == MAX_ALLOW)
+				return usage_error("at most %s --allow networks", "64");
+			if (cidr_parse(optarg, &o->allow[o->nallow], err,
+			    sizeof(err)) == -1)
+				return usage_error("--allow %s: not a network", optarg);
+			o->nallow++;
+			break;
+		case OPT_HOSTNAME:
+			o->hostname = optarg;
+			break;
+		case OPT_KEEP_TRACE:
+			o->srv.keep_trace_headers = true;
+			break;
+		case OPT_BARE:
+			if (strcmp(optarg, "reject") == 0)
+				o->srv.smtp.bare_newline = SMTP_BARE_REJECT;
+			else if (strcmp(optarg, "normalize") == 0)
+				o->srv.smtp.bare_newline = SMTP_BARE_NORMALIZE;
+			else
+				return usage_error("--bare-newline %s: expected reject or normalize", optarg);
+			break;
+		case OPT_MAX_SIZE:
+			if (parse_size(optarg, SIZE_MAX / 2, &v) == -1 || v == 0)
+				return usage_error("--max-size %s: not a size", optarg);
+			o->srv.smtp.max_size = v;
+			break;
+		case OPT_MAX_RCPT:
+			if (parse_size(optarg, 1000000, &v) == -1 || v == 0)
+				return usage_error("--max-rcpt %s: expected 1 to 1000000", optarg);
+			o->srv.smtp.max_rcpt = v;
+			break;
+		case OPT_MAX_LINE:
+			if (parse_size(optarg, 65536, &v) == -1 || v < SMTP_MIN_LINE)
+				return usage_error("--max-line %s: expected 64 to 65536", optarg);
+			o->srv.smtp.max_line = v;
+			break;
+		case OPT_MAX_CONN:
+			if (parse_size(optarg, 1000000, &v) == -1 || v == 0)
+				return usage_error("--max-connections %s: expected 1 to 1000000", optarg);
+			o->srv.max_connections = v;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_size(optarg, 86400, &v) == -1 || v == 0)
+				return usage_error("--timeout %s: expected 1 to 86400 seconds", optarg);
+			o->srv.timeout = v;
+			break;
+		case OPT_MIN_RATE:
+			if (parse_size(optarg, UINT_MAX, &v) == -1)
+				return usage_error("--min-data-rate %s: not a rate", optarg);
+			o->srv.min_data_rate = v;
+			break;
+		case OPT_BODY_LIMIT:
+			if (parse_size(optarg, SIZE_MAX / 4, &v) == -1)
+				return usage_error("--body-limit %s: not a size", optarg);
+			o->srv.body_max = v;
+			break;
+		case OPT_STOP_TIMEOUT:
+			if (parse_size(optarg, 3600, &v) == -1)
+				return usage_error("--stop-timeout %s: expected 0 to 3600 seconds", optarg);
+			o->srv.stop_grace = v;
+			break;
+		case OPT_LOG_FILE:
+			o->log_file = optarg;
+			break;
+		case OPT_SYSLOG:
+			o->use_syslog = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EX_OK;
+		case 'V':
+			printf(PROG " " VERSION "\n");
+			return EX_OK;
+		case ':':
+			return usage_error("option %s needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	/* The original's "smtpd.py HOST PORT". */
+	if (argc - optind == 2) {
+		snprintf(o->positional, sizeof(o->positional),
+		    strchr(argv[optind], ':') ? "[%s]:%s" : "%s:%s",
+		    argv[optind], argv[optind + 1]);
+		if (o->nlisten == MAX_LISTEN)
+			return usage_error("at most %s listen addresses", "16");
+		o->listen[o->nlisten++] = o->positional;
+	} else if (argc - optind != 0) {
+		return usage_error("expected HOST and PORT, got '%s'", argv[optind]);
+	}
+	if (o->nlisten == 0)
+		o->listen[o->nlisten++] = DEFAULT_LISTEN;
+	o->srv.allow = o->allow;
+	o->srv.nallow = o->nallow;
+	return -1;
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	server_stop(arg);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (log_reopen() == -1)
+		log_err("cannot reopen the log file: %s", strerror(errno));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct spool *sp = NULL;
+	struct event_base *base = NULL;
+	struct commit *cm = NULL;
+	struct server *srv = NULL;
+	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char host[256], err[512], *unix_path;
+	int rc, removed;
+	size_t i;
+
+	if ((rc = parse_options(argc, argv, &o)) != -1)
+		return rc;
+	if (o.hostname == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		o.hostname = host;
+	}
+	o.srv.smtp.hostname = o.hostname;
+	if (log_open(PROG, o.log_file, o.use_syslog) == -1) {
+		fprintf(stderr, PROG ": cannot open log file %s: %s\n",
+		    o.log_file, strerror(errno));
+		return EX_CANTCREAT;
+	}
+	rc = EX_OSERR;
+	if ((sp = spool_open(o.spool, err, sizeof(err))) == NULL) {
+		fprintf(stderr, PROG ": spool %s: %s\n", o.spool, err);
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	if ((removed = spool_clean_tmp(sp)) > 0)
+		log_info("removed %d unfinished file(s) from the spool", removed);
+	signal(SIGPIPE, SIG_IGN);
+	mime_init();
+	if (evthread_use_pthreads() == -1 || (base = event_base_new()) == NULL) {
+		fprintf(stderr, PROG ": cannot set up the event loop\n");
+		goto out;
+	}
+	if ((cm = commit_new(base, sp, err, sizeof(err))) == NULL ||
+	    (srv = server_new(base, &o.srv, sp, cm, err, sizeof(err))) == NULL) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+	for (i = 0; i < o.nlisten; i++) {
+		if (addr_parse_listen(o.listen[i], &ss, &sslen, &unix_path, err,
+		    sizeof(err)) == -1 || unix_path != NULL) {
+			if (unix_path != NULL)
+				snprintf(err, sizeof(err), "%s: unix sockets are not "
+				    "supported for SMTP", o.listen[i]);
+			free(unix_path);
+			fprintf(stderr, PROG ": %s (try --help)\n", err);
+			rc = EX_USAGE;
+			goto out;
+		}
+		if (server_listen(srv, (struct sockaddr *)&ss, sslen, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, PROG ": %s\n", err);
+			rc = EX_UNAVAILABLE;
+			goto out;
+		}
+	}
+	ev_term = evsignal_new(base, SIGTERM, on_stop, srv);
+	ev_int = evsignal_new(base, SIGINT, on_stop, srv);
+	ev_hup = evsignal_new(base, SIGHUP, on_hup, NULL);
+	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL ||
+	    evsignal_add(ev_term, NULL) == -1 || evsignal_add(ev_int, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1) {
+		fprintf(stderr, PROG ": cannot handle signals\n");
+		goto out;
+	}
+	for (i = 0; i < o.nlisten; i++)
+		log_info("listening on %s, spool=%s", o.listen[i], o.spool);
+	sd_notify(0, "READY=1");
+	event_base_dispatch(base);
+	sd_notify(0, "STOPPING=1");
+	log_info("stopped");
+	rc = EX_OK;
+out:
+	server_free(srv);
+	commit_free(cm);
+	if (ev_term != NULL)
+		event_free(ev_term);
+	if (ev_int != NULL)
+		event_free(ev_int);
+	if (ev_hup != NULL)
+		event_free(ev_hup);
+	if (base != NULL)
+		event_base_free(base);
+	libevent_global_shutdown();
+	spool_free(sp);
+	mime_shutdown();
+	log_close();
+	return rc;
+}

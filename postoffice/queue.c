@@ -1,0 +1,128 @@
+/*
+ * queue.c - from received data to a temporary spool file (see queue.h).
+ */
+#include "postoffice/queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/message.h"
+#include "common/utf8.h"
+#include "postoffice/mime.h"
+#include "postoffice/rawbuf.h"
+#include "postoffice/scrub.h"
+
+struct queue_msg {
+	struct spool *sp;
+	struct scrub scrub;
+	struct rawbuf *raw;
+	struct utf8_check utf8;
+};
+
+struct queue_msg *
+queue_msg_new(struct spool *sp, bool scrub, char *err, size_t errlen)
+{
+	struct queue_msg *qm;
+
+	if ((qm = calloc(1, sizeof(*qm))) == NULL)
+		goto fail;
+	qm->sp = sp;
+	scrub_init(&qm->scrub, !scrub);
+	utf8_check_init(&qm->utf8);
+	if ((qm->raw = rawbuf_new(spool_dirfd(sp, SPOOL_TMP),
+	    RAWBUF_MEM_MAX)) == NULL)
+		goto fail;
+	return qm;
+fail:
+	snprintf(err, errlen, "out of memory");
+	free(qm);
+	return NULL;
+}
+
+void
+queue_msg_free(struct queue_msg *qm)
+{
+	if (qm == NULL)
+		return;
+	rawbuf_free(qm->raw);
+	free(qm);
+}
+
+/* The scrubber's output: what is stored. */
+static int
+raw_sink(void *arg, const void *buf, size_t len)
+{
+	struct queue_msg *qm = arg;
+
+	utf8_check_feed(&qm->utf8, buf, len);
+	return rawbuf_write(qm->raw, buf, len);
+}
+
+int
+queue_msg_write(struct queue_msg *qm, const void *buf, size_t len)
+{
+	return scrub_feed(&qm->scrub, buf, len, raw_sink, qm);
+}
+
+static int
+file_sink(void *arg, const void *buf, size_t len)
+{
+	return spool_file_write(arg, buf, len);
+}
+
+struct spool_file *
+queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
+    const char *client, size_t body_max, char id[SPOOL_ID_LEN + 1],
+    size_t *size, char *err, size_t errlen)
+{
+	struct message m;
+	struct spool_file *f = NULL;
+	char ts[32];
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	if (scrub_finish(&qm->scrub, raw_sink, qm) == -1) {
+		snprintf(err, errlen, "raw data: %s", strerror(errno));
+		return NULL;
+	}
+	if (rawbuf_mem(qm->raw) != NULL)
+		rc = mime_extract_mem(rawbuf_mem(qm->raw),
+		    rawbuf_size(qm->raw), body_max, &m.subject, &m.body);
+	else
+		rc = mime_extract_fd(rawbuf_fd(qm->raw), body_max, &m.subject,
+		    &m.body);
+	if (rc == -1) {
+		snprintf(err, errlen, "MIME decoding: out of memory");
+		goto fail;
+	}
+	spool_id_new(id);
+	memcpy(m.id, id, sizeof(m.id));
+	message_timestamp(ts);
+	m.timestamp = ts;
+	m.mail_from = env->mail_from;
+	m.rcpt_tos = env->rcpt;
+	m.nrcpt = env->nrcpt;
+	m.client = (char *)client;
+	m.data_len = rawbuf_size(qm->raw);
+	m.data = (unsigned char *)rawbuf_mem(qm->raw);
+	if (rawbuf_rewind(qm->raw) == -1) {
+		snprintf(err, errlen, "raw data: %s", strerror(errno));
+		goto fail;
+	}
+	if ((f = spool_file_create(qm->sp, id, err, errlen)) == NULL)
+		goto fail;
+	if (message_write_json(&m, utf8_check_done(&qm->utf8), rawbuf_read,
+	    qm->raw, file_sink, f) == -1) {
+		snprintf(err, errlen, "write: %s", strerror(errno));
+		spool_file_abort(f);
+		f = NULL;
+		goto fail;
+	}
+	*size = m.data_len;
+fail:
+	free(m.subject);
+	free(m.body);
+	return f;
+}

@@ -1,0 +1,38 @@
+/*
+ * queue.h - turns one received message into a spool file: the data
+ * streams through the trace-header scrubber into a raw buffer (see
+ * rawbuf.h) while its UTF-8 validity is tracked; at the final dot the
+ * JSON object is written into a temporary spool file, which the commit
+ * thread then makes durable (commit.h).
+ */
+#ifndef POSTOFFICE_QUEUE_H
+#define POSTOFFICE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/spool.h"
+#include "postoffice/smtp.h"
+
+struct queue_msg;
+
+/* Starts a message for spool sp.  With scrub the trace headers listed in
+ * scrub.h are removed.  NULL with err filled on failure. */
+struct queue_msg *queue_msg_new(struct spool *sp, bool scrub, char *err,
+    size_t errlen);
+/* Discards the message.  Accepts NULL. */
+void queue_msg_free(struct queue_msg *qm);
+
+/* Appends message data (already dot-unstuffed).  0, or -1 with errno. */
+int queue_msg_write(struct queue_msg *qm, const void *buf, size_t len);
+
+/* Writes the spool object for the message with envelope env from client
+ * into a new temporary spool file, not yet synced, and returns it; the
+ * message id is put in id and the stored data size in *size.  body_max
+ * caps the "body" field (mime.h).  NULL with err filled on failure
+ * (nothing is left behind). */
+struct spool_file *queue_msg_finish(struct queue_msg *qm,
+    const struct smtp_envelope *env, const char *client, size_t body_max,
+    char id[SPOOL_ID_LEN + 1], size_t *size, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,610 @@
+/*
+ * server.c - listeners and connections on libevent (see server.h).
+ *
+ * Each connection owns a bufferevent and an SMTP session.  Input stays in
+ * the bufferevent until the session consumes it, so while a message is
+ * being committed the pipelined commands after its final dot wait there,
+ * reading is switched off, and they are fed again once the 250 or 451 has
+ * been queued: replies keep the order of the commands.
+ */
+#include "postoffice/server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "postoffice/queue.h"
+
+/* Replies waiting for a client that does not read; beyond this the
+ * connection stops reading commands until they drain. */
+#define OUTPUT_HIGH (256 * 1024)
+
+struct listener {
+	struct evconnlistener *lev;
+	struct listener *next;
+};
+
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	struct server *srv;
+	struct bufferevent *bev;	/* NULL once the client is gone */
+	struct smtp_session *sess;
+	struct queue_msg *msg;		/* during DATA */
+	char client[64];
+	char *logline;			/* the accepted message's log text */
+	bool closing;			/* free once the output is sent */
+	bool committing;		/* a commit job refers to us */
+	bool counted;			/* counts against max_connections */
+	bool write_failed_logged;
+	/* the minimum data rate (Postfix smtpd_min_data_rate) */
+	double budget;			/* seconds left for the next read */
+	struct timespec last;
+	size_t seen;			/* input octets already accounted */
+};
+
+TAILQ_HEAD(conn_list, conn);
+
+struct server {
+	struct server_config cfg;
+	struct event_base *base;
+	struct spool *sp;
+	struct commit *cm;
+	struct listener *listeners;
+	struct conn_list conns;
+	size_t nconn;			/* counted connections */
+	size_t nall;			/* all connections */
+	bool stopping;
+	struct event *grace;
+};
+
+static void conn_pump(struct conn *c);
+static void conn_free(struct conn *c);
+
+/* ------------------------------------------------------------------ */
+/* connection lifetime */
+
+static void
+maybe_exit(struct server *srv)
+{
+	if (srv->stopping && srv->nall == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	if (c->counted)
+		srv->nconn--;
+	srv->nall--;
+	log_info("disconnect from %s", c->client);
+	smtp_session_free(c->sess);	/* may call data_abort: c still valid */
+	queue_msg_free(c->msg);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c->logline);
+	free(c);
+	maybe_exit(srv);
+}
+
+/* The client is gone (or must be dropped).  A commit job still refers to
+ * c: then only the socket goes now and c follows when the job reports. */
+static void
+conn_drop(struct conn *c)
+{
+	if (!c->committing) {
+		conn_free(c);
+		return;
+	}
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+}
+
+/* The session closed (221, 421): free c once its replies are sent. */
+static void
+conn_finish(struct conn *c)
+{
+	c->closing = true;
+	if (c->bev == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_drop(c);
+		return;
+	}
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+session_stop(struct conn *c)
+{
+	smtp_session_shutdown(c->sess);
+	conn_finish(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* timeouts */
+
+static double
+elapsed(struct timespec *since)
+{
+	struct timespec now;
+	double d;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	d = (now.tv_sec - since->tv_sec) + (now.tv_nsec - since->tv_nsec) / 1e9;
+	*since = now;
+	return d;
+}
+
+/* The read timeout is the idle timeout, except during DATA with a
+ * minimum rate: there each read spends the time it waited and earns
+ * octets/rate seconds, never more than the idle timeout. */
+static void
+conn_set_timeouts(struct conn *c)
+{
+	struct timeval rtv, wtv;
+	double t = c->srv->cfg.timeout;
+
+	if (smtp_session_in_data(c->sess) && c->srv->cfg.min_data_rate > 0)
+		t = c->budget > 0.001 ? c->budget : 0.001;
+	rtv.tv_sec = (time_t)t;
+	rtv.tv_usec = (suseconds_t)((t - (double)rtv.tv_sec) * 1e6);
+	wtv.tv_sec = c->srv->cfg.timeout;
+	wtv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &rtv, &wtv);
+}
+
+/* ------------------------------------------------------------------ */
+/* session callbacks */
+
+static void
+cb_reply(void *arg, const char *buf, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->bev == NULL)
+		return;
+	bufferevent_write(c->bev, buf, len);
+	/* Refusals are logged, one line each, like Postfix's "reject:". */
+	if (len > 2 && (buf[0] == '4' || buf[0] == '5'))
+		log_info("NOQUEUE: reject: %.*s, client=%s", (int)(len - 2), buf,
+		    c->client);
+}
+
+static int
+cb_data_begin(void *arg, const struct smtp_envelope *env)
+{
+	struct conn *c = arg;
+	char err[256];
+
+	(void)env;
+	c->msg = queue_msg_new(c->srv->sp, !c->srv->cfg.keep_trace_headers,
+	    err, sizeof(err));
+	if (c->msg == NULL) {
+		log_err("queue file for %s: %s", c->client, err);
+		return -1;
+	}
+	c->write_failed_logged = false;
+	c->budget = c->srv->cfg.timeout;
+	clock_gettime(CLOCK_MONOTONIC, &c->last);
+	return 0;
+}
+
+static int
+cb_data_write(void *arg, const void *buf, size_t len)
+{
+	struct conn *c = arg;
+
+	if (queue_msg_write(c->msg, buf, len) == -1) {
+		if (!c->write_failed_logged)
+			log_err("queue file write for %s: %s", c->client,
+			    strerror(errno));
+		c->write_failed_logged = true;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+cb_data_abort(void *arg)
+{
+	struct conn *c = arg;
+
+	queue_msg_free(c->msg);
+	c->msg = NULL;
+}
+
+/* "from=<a@b>, to=<c@d>, to=<e@f>, nrcpt=2, size=N, client=A" */
+static char *
+message_logline(const struct smtp_envelope *env, size_t size,
+    const char *client)
+{
+	char *buf, *p;
+	size_t i, len;
+
+	len = strlen(env->mail_from) + strlen(client) + 96;
+	for (i = 0; i < env->nrcpt; i++)
+		len += strlen(env->rcpt[i]) + 8;
+	if ((buf = malloc(len)) == NULL)
+		return NULL;
+	p = buf + sprintf(buf, "from=<%s>", env->mail_from);
+	for (i = 0; i < env->nrcpt; i++)
+		p += sprintf(p, ", to=<%s>", env->rcpt[i]);
+	sprintf(p, ", nrcpt=%zu, size=%zu, client=%s", env->nrcpt, size, client);
+	return buf;
+}
+
+static void
+committed(void *arg, const char *id, bool ok, const char *err)
+{
+	struct conn *c = arg;
+
+	c->committing = false;
+	if (ok)
+		log_info("%s: %s", id, c->logline ? c->logline : "");
+	else
+		log_err("%s: queue file write error: %s, client=%s", id, err,
+		    c->client);
+	free(c->logline);
+	c->logline = NULL;
+	if (c->bev == NULL) {
+		/* The client left while we were syncing. */
+		conn_free(c);
+		return;
+	}
+	smtp_session_committed(c->sess, ok ? id : NULL);
+	conn_pump(c);
+}
+
+static void
+cb_data_end(void *arg, const struct smtp_envelope *env, size_t size)
+{
+	struct conn *c = arg;
+	struct spool_file *f;
+	char id[SPOOL_ID_LEN + 1], err[256];
+	size_t stored;
+
+	f = queue_msg_finish(c->msg, env, c->client, c->srv->cfg.body_max, id,
+	    &stored, err, sizeof(err));
+	queue_msg_free(c->msg);
+	c->msg = NULL;
+	(void)size;
+	if (f == NULL) {
+		log_err("queue file for %s: %s", c->client, err);
+		smtp_session_committed(c->sess, NULL);
+		return;
+	}
+	c->logline = message_logline(env, stored, c->client);
+	if (commit_submit(c->srv->cm, f, id, committed, c) == -1) {
+		log_err("%s: out of memory, client=%s", id, c->client);
+		free(c->logline);
+		c->logline = NULL;
+		smtp_session_committed(c->sess, NULL);
+		return;
+	}
+	c->committing = true;
+}
+
+static void
+cb_close(void *arg)
+{
+	(void)arg;	/* conn_pump() and the timeout path act on it */
+}
+
+static const struct smtp_callbacks callbacks = {
+	.reply = cb_reply,
+	.data_begin = cb_data_begin,
+	.data_write = cb_data_write,
+	.data_end = cb_data_end,
+	.data_abort = cb_data_abort,
+	.close = cb_close,
+};
+
+/* ------------------------------------------------------------------ */
+/* I/O */
+
+/* Feeds the session what is buffered, as far as it will take it. */
+static void
+conn_pump(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	size_t n;
+	bool in_data;
+
+	for (;;) {
+		if (smtp_session_closed(c->sess) || smtp_session_waiting(c->sess))
+			break;
+		if (c->srv->stopping && !smtp_session_in_transaction(c->sess)) {
+			session_stop(c);
+			return;
+		}
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		in_data = smtp_session_in_data(c->sess);
+		n = smtp_session_feed(c->sess, v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		if (in_data != smtp_session_in_data(c->sess))
+			conn_set_timeouts(c);
+		if (n < v.iov_len)
+			break;
+	}
+	c->seen = evbuffer_get_length(in);
+	if (smtp_session_closed(c->sess)) {
+		conn_finish(c);
+		return;
+	}
+	if (smtp_session_waiting(c->sess) ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH)
+		bufferevent_disable(c->bev, EV_READ);
+	else
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t len = evbuffer_get_length(bufferevent_get_input(bev));
+	double rate = c->srv->cfg.min_data_rate;
+
+	if (smtp_session_in_data(c->sess) && rate > 0) {
+		c->budget -= elapsed(&c->last);
+		c->budget += (len - c->seen) / rate;
+		if (c->budget > c->srv->cfg.timeout)
+			c->budget = c->srv->cfg.timeout;
+		if (c->budget <= 0) {
+			smtp_session_timeout(c->sess);
+			conn_finish(c);
+			return;
+		}
+		conn_set_timeouts(c);
+	}
+	conn_pump(c);
+}
+
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->closing) {
+		conn_drop(c);
+		return;
+	}
+	/* The output drained: reading may resume. */
+	conn_pump(c);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    !c->closing) {
+		smtp_session_timeout(c->sess);
+		conn_finish(c);
+		return;
+	}
+	/* EOF, error, or a client that does not read its replies. */
+	conn_drop(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* accepting */
+
+static bool
+client_allowed(const struct server *srv, const struct sockaddr *sa)
+{
+	size_t i;
+
+	if (srv->cfg.nallow == 0)
+		return addr_is_loopback(sa);
+	for (i = 0; i < srv->cfg.nallow; i++)
+		if (cidr_match(&srv->cfg.allow[i], sa))
+			return true;
+	return false;
+}
+
+static void
+accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c;
+	enum smtp_greeting how;
+	int one = 1;
+
+	(void)lev;
+	(void)salen;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->srv = srv;
+	addr_ntop(sa, c->client, sizeof(c->client));
+	if (!client_allowed(srv, sa))
+		how = SMTP_GREET_DENIED;
+	else if (srv->nconn >= srv->cfg.max_connections)
+		how = SMTP_GREET_BUSY;
+	else
+		how = SMTP_GREET_OK;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->sess = smtp_session_new(&srv->cfg.smtp, &callbacks, c, c->client);
+	if (c->bev == NULL || c->sess == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		log_err("connect from %s: out of memory", c->client);
+		smtp_session_free(c->sess);
+		free(c);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nall++;
+	if (how == SMTP_GREET_OK) {
+		c->counted = true;
+		srv->nconn++;
+	}
+	log_info("connect from %s", c->client);
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	conn_set_timeouts(c);
+	smtp_session_start(c->sess, how);
+	if (smtp_session_closed(c->sess)) {
+		conn_finish(c);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* ------------------------------------------------------------------ */
+/* the server */
+
+struct server *
+server_new(struct event_base *base, const struct server_config *cfg,
+    struct spool *sp, struct commit *cm, char *err, size_t errlen)
+{
+	struct server *srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->cfg = *cfg;
+	srv->base = base;
+	srv->sp = sp;
+	srv->cm = cm;
+	TAILQ_INIT(&srv->conns);
+	return srv;
+}
+
+static void
+close_listeners(struct server *srv)
+{
+	struct listener *l;
+
+	while ((l = srv->listeners) != NULL) {
+		srv->listeners = l->next;
+		evconnlistener_free(l->lev);
+		free(l);
+	}
+}
+
+void
+server_free(struct server *srv)
+{
+	struct conn *c;
+
+	if (srv == NULL)
+		return;
+	close_listeners(srv);
+	srv->stopping = false;	/* no loop exit requests from here on */
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_free(c);
+	if (srv->grace != NULL)
+		event_free(srv->grace);
+	free(srv);
+}
+
+int
+server_listen(struct server *srv, const struct sockaddr *sa, socklen_t salen,
+    char *err, size_t errlen)
+{
+	struct listener *l;
+	char host[64];
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+	    LEV_OPT_CLOSE_ON_EXEC;
+	int port, saved;
+
+	if (sa->sa_family == AF_INET6) {
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	} else {
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	}
+	addr_ntop(sa, host, sizeof(host));
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	l->lev = evconnlistener_new_bind(srv->base, accepted, srv, flags, 511,
+	    sa, salen);
+	if (l->lev == NULL) {
+		saved = errno;
+		snprintf(err, errlen, "cannot listen on %s%s%s:%d: %s",
+		    sa->sa_family == AF_INET6 ? "[" : "", host,
+		    sa->sa_family == AF_INET6 ? "]" : "", port, strerror(saved));
+		free(l);
+		errno = saved;
+		return -1;
+	}
+	l->next = srv->listeners;
+	srv->listeners = l;
+	return 0;
+}
+
+/* The grace period is over: 421 to everyone not waiting for a commit
+ * (those get theirs right after their 250 or 451). */
+static void
+grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->closing || c->bev == NULL || smtp_session_waiting(c->sess))
+			continue;
+		session_stop(c);
+	}
+	maybe_exit(srv);
+}
+
+void
+server_stop(struct server *srv)
+{
+	struct conn *c, *next;
+	struct timeval tv = { srv->cfg.stop_grace, 0 };
+
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	close_listeners(srv);
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->closing || c->bev == NULL ||
+		    smtp_session_in_transaction(c->sess))
+			continue;
+		session_stop(c);
+	}
+	srv->grace = evtimer_new(srv->base, grace_over, srv);
+	if (srv->grace != NULL)
+		evtimer_add(srv->grace, &tv);
+	maybe_exit(srv);
+}
+
+size_t
+server_connections(const struct server *srv)
+{
+	return srv->nall;
+}

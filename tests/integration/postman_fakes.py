@@ -1,0 +1,222 @@
+"""Test doubles for PostMan's integration tests: a fake PostMaster (an
+http.server in a thread that serves whatever lease responses a test
+queues, hostile ones included, and records every request), and readers for
+what the recording sendmail (tests/helpers/fake_sendmail.c) left behind."""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from conftest import SANITIZER_MARKS, binary, sanitizer_env
+
+EMPTY_LEASE = {"lease": None, "expires": None, "messages": []}
+LOG_DELAY = re.compile(r"delay=\d+\.\d\d")
+
+
+def lease_token(n=0):
+    return "%08x%016x" % (int(time.time()) + 300, n)
+
+
+def message_id(n):
+    return "%032x" % (0x10000000000000000000000000000 + n)
+
+
+def message(n, mail_from="sender@example.org", rcpts=("rcpt@example.net",),
+            data=None, raw=None):
+    """A spool object as PostMaster serves it.  raw (bytes) is sent as
+    data_base64, data (str) as data."""
+    m = {"id": message_id(n), "mail_from": mail_from, "rcpt_tos": list(rcpts),
+         "subject": "test %d" % n, "timestamp": "2026-11-25T15:27:30.123Z",
+         "client": "127.0.0.1", "attempts": 0}
+    if raw is not None:
+        m["data_base64"] = base64.b64encode(raw).decode()
+        m["size"] = len(raw)
+    else:
+        if data is None:
+            data = ("From: <%s>\r\nTo: <%s>\r\nSubject: test %d\r\n\r\n"
+                    "body %d\r\n" % (mail_from, rcpts[0], n, n))
+        m["data"] = data
+        m["size"] = len(data.encode())
+    return m
+
+
+def lease(messages, token=None):
+    return {"lease": token or lease_token(), "expires": int(time.time()) + 300,
+            "messages": messages}
+
+
+class Reply:
+    """A canned HTTP reply: status, body bytes, headers; close_delimited
+    sends no Content-Length and closes the connection instead."""
+
+    def __init__(self, status=200, body=b"", headers=None, close_delimited=False,
+                 delay=0.0):
+        self.status = status
+        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.headers = headers or {}
+        self.close_delimited = close_delimited
+        self.delay = delay
+
+
+class FakePostMaster:
+    """Serves queued replies to POST /lease (EMPTY_LEASE once they run
+    out), answers ack/fail with 200 (or ack_status), and records it all."""
+
+    def __init__(self, prefix="/po", auth=None):
+        self.prefix = prefix
+        self.auth = auth                # "Basic ..." expected, or None
+        self.replies = []
+        self.requests = []              # (path, headers, body)
+        self.acks = []
+        self.fails = []                 # (id, lease, {"permanent", "reason"})
+        self.ack_status = 200
+        self.lock = threading.Lock()
+        self.lease_event = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                fake.handle(self, body)
+
+            def do_GET(self):
+                fake.send(self, Reply(405, {"error": "method not allowed"}))
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass    # clients that hang up early are part of the tests
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d%s" % (self.port, self.prefix)
+
+    def queue(self, *replies):
+        with self.lock:
+            for r in replies:
+                self.replies.append(r if isinstance(r, Reply) else Reply(200, r))
+
+    def lease_requests(self):
+        return [r for r in self.requests if r[0].startswith(self.prefix + "/lease?")]
+
+    def send(self, h, r):
+        if r.delay:
+            time.sleep(r.delay)
+        h.send_response(r.status)
+        h.send_header("Content-Type", "application/json")
+        for k, v in r.headers.items():
+            h.send_header(k, v)
+        if r.close_delimited:
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        else:
+            h.send_header("Content-Length", str(len(r.body)))
+        h.end_headers()
+        try:
+            h.wfile.write(r.body)
+            h.wfile.flush()
+        except OSError:
+            pass
+
+    def handle(self, h, body):
+        with self.lock:
+            self.requests.append((h.path, dict(h.headers), body))
+        if self.auth is not None and h.headers.get("Authorization") != self.auth:
+            return self.send(h, Reply(401, {"error": "authentication required"},
+                                      {"WWW-Authenticate": 'Basic realm="postmaster"'}))
+        path = h.path
+        if not path.startswith(self.prefix + "/"):
+            return self.send(h, Reply(404, {"error": "not found"}))
+        path = path[len(self.prefix):]
+        if path.startswith("/lease?") or path == "/lease":
+            with self.lock:
+                r = self.replies.pop(0) if self.replies else Reply(200, EMPTY_LEASE)
+            self.lease_event.set()
+            return self.send(h, r)
+        m = re.fullmatch(r"/leases/([0-9a-f]{24})/([0-9a-f]{32})/(ack|fail)", path)
+        if not m:
+            return self.send(h, Reply(404, {"error": "not found"}))
+        token, mid, what = m.groups()
+        if what == "ack":
+            with self.lock:
+                self.acks.append(mid)
+            if self.ack_status != 200:
+                return self.send(h, Reply(self.ack_status, {"error": "not leased"}))
+            return self.send(h, Reply(200, {"id": mid, "status": "sent"}))
+        doc = json.loads(body)
+        with self.lock:
+            self.fails.append((mid, token, doc))
+        return self.send(h, Reply(200, {"id": mid, "status": "bounced" if
+                                        doc["permanent"] else "deferred",
+                                        "attempts": 1}))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def sendmail_records(d):
+    """[(argv list of str, stdin bytes)] in invocation order."""
+    out = []
+    for name in sorted(os.listdir(d)):
+        if not name.endswith(".argv") or name.startswith("."):
+            continue
+        stem = name[:-5]
+        with open(os.path.join(d, name), "rb") as f:
+            argv = f.read().split(b"\0")[:-1]
+        with open(os.path.join(d, stem + ".stdin"), "rb") as f:
+            data = f.read()
+        out.append(([a.decode("utf-8", "replace") for a in argv], data))
+    return out
+
+
+def log_lines(text):
+    """postman's log lines with 'postman[PID]: ' cut and delay=X as
+    delay=D, so that tests can compare them exactly."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"postman\[\d+\]: (.*)$", line)
+        if m:
+            out.append(LOG_DELAY.sub("delay=D", m.group(1)))
+    return out
+
+
+def assert_no_sanitizer_report(text):
+    bad = [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+    assert not bad, "sanitizer reports:\n" + "\n".join(bad)
+
+
+def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60):
+    """Runs postman to completion; returns (exit status, log text)."""
+    e = sanitizer_env()
+    e.pop("POSTMAN_PASSWORD", None)
+    if sendmail_dir is not None:
+        e["FAKE_SENDMAIL_DIR"] = sendmail_dir
+    if env:
+        e.update(env)
+    argv = [binary("postman")] + list(args)
+    if not any(a.startswith("--lock") for a in args):
+        argv[1:1] = ["--lock", os.path.join(tree, "postman.lock")]
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                       env=e, timeout=timeout)
+    text = p.stderr.decode("utf-8", "replace")
+    assert_no_sanitizer_report(text)
+    return p.returncode, text

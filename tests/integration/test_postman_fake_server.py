@@ -1,0 +1,637 @@
+"""PostMan against a fake PostMaster (tests/integration/postman_fakes.py)
+and the recording sendmail: what reaches sendmail, byte for byte and
+argument for argument; what is acknowledged or failed, with which reason;
+exit statuses and log lines - for good batches and hostile ones."""
+
+import base64
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import binary, sanitizer_env
+from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
+                           lease_token, log_lines, message, message_id,
+                           run_postman, sendmail_records,
+                           assert_no_sanitizer_report)
+
+EX_USAGE, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_PROTOCOL, EX_NOPERM = \
+    64, 66, 69, 75, 76, 77
+
+
+@pytest.fixture
+def pm():
+    f = FakePostMaster()
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def sm(tree):
+    d = os.path.join(tree, "sendmail")
+    os.mkdir(d)
+    return d
+
+
+def fake_sendmail():
+    return binary("helpers/fake_sendmail")
+
+
+def postman(pm, tree, sm, *extra, **kw):
+    return run_postman(["--sendmail", fake_sendmail()] + list(extra) + [pm.url],
+                       tree, sendmail_dir=sm, **kw)
+
+
+# --- good batches -------------------------------------------------------
+
+def test_messages_reach_sendmail_byte_for_byte_and_are_acknowledged(pm, tree, sm):
+    text = ("From: Ann <ann@example.org>\r\nTo: bob@example.net\r\n"
+            "Subject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "gr\u00fc\u00dfe\r\n.\r\n..leading dots stay\r\nno final newline")
+    raw = b"Subject: binary\r\n\r\n\x00\xff\xfe latin1 caf\xe9\r\n"
+    pm.queue(lease([message(1, "ann@example.org", ["bob@example.net"], data=text),
+                    message(2, "ann@example.org", ["c@d.example", "e@f.example"],
+                            raw=raw)]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    recs = sendmail_records(sm)
+    assert recs == [
+        ([fake_sendmail(), "-i", "-f", "ann@example.org", "--", "bob@example.net"],
+         text.encode()),
+        ([fake_sendmail(), "-i", "-f", "ann@example.org", "--", "c@d.example",
+          "e@f.example"], raw),
+    ]
+    assert pm.acks == [message_id(1), message_id(2)]
+    assert pm.fails == []
+    assert log_lines(log) == [
+        "%s: to=<bob@example.net>, relay=sendmail, delay=D, status=sent "
+        "(delivered via sendmail)" % message_id(1),
+        "%s: to=<c@d.example>, relay=sendmail, delay=D, status=sent "
+        "(delivered via sendmail)" % message_id(2),
+        "%s: to=<e@f.example>, relay=sendmail, delay=D, status=sent "
+        "(delivered via sendmail)" % message_id(2),
+        "delivered=2 deferred=0 bounced=0",
+    ]
+
+
+def test_null_sender_is_passed_as_angle_brackets(pm, tree, sm):
+    pm.queue(lease([message(1, "", ["postmaster@example.net"])]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    [(argv, _)] = sendmail_records(sm)
+    assert argv[1:] == ["-i", "-f", "<>", "--", "postmaster@example.net"]
+    assert pm.acks == [message_id(1)]
+
+
+def test_batches_are_leased_until_the_queue_is_empty(pm, tree, sm):
+    pm.queue(lease([message(1), message(2)]), lease([message(3)]),
+             lease([message(4)]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    assert pm.acks == [message_id(i) for i in (1, 2, 3, 4)]
+    assert len(sendmail_records(sm)) == 4
+    # three batches, then the empty lease that ends the run; no long poll
+    leases = pm.lease_requests()
+    assert [p for p, _, _ in leases] == ["/po/lease?wait=0"] * 4
+    assert log_lines(log)[-1] == "delivered=4 deferred=0 bounced=0"
+
+
+def test_batch_option_asks_for_at_most_n(pm, tree, sm):
+    pm.queue(lease([message(1), message(2)]))
+    rc, log = postman(pm, tree, sm, "--batch", "2")
+    assert rc == 0, log
+    assert pm.lease_requests()[0][0] == "/po/lease?max=2&wait=0"
+
+
+def test_more_messages_than_asked_for_is_malformed(pm, tree, sm):
+    pm.queue(lease([message(1), message(2), message(3)]))
+    rc, log = postman(pm, tree, sm, "--batch", "2")
+    assert rc == EX_PROTOCOL
+    assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
+    assert log_lines(log) == [
+        "lease: malformed response, nothing acknowledged: 3 messages where "
+        "at most 2 were asked for",
+        "delivered=0 deferred=0 bounced=0"]
+
+
+def test_empty_queue_ends_the_run_quietly(pm, tree, sm):
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0
+    assert log_lines(log) == ["delivered=0 deferred=0 bounced=0"]
+
+
+def test_max_time_stops_leasing(pm, tree, sm):
+    for i in range(200):
+        pm.queue(lease([message(i)]))
+    t0 = time.monotonic()
+    rc, log = postman(pm, tree, sm, "--max-time", "0.5")
+    assert rc == 0, log
+    assert time.monotonic() - t0 < 10
+    lines = log_lines(log)
+    assert "max-time of 0.5s reached; the rest waits for the next run" in lines
+    n = len(pm.acks)
+    assert 0 < n < 200
+    assert lines[-1] == "delivered=%d deferred=0 bounced=0" % n
+
+
+# --- hostile envelopes ---------------------------------------------------
+
+HOSTILE_RCPTS = [
+    ("-oQ/tmp/x", "-oQ/tmp/x", "address starts with '-'"),
+    ("-X/tmp/log@example.net", "-X/tmp/log@example.net", "address starts with '-'"),
+    ("a@b\r\nRCPT TO:<x@y>", "a@b??RCPT TO:<x@y>", "control character in address"),
+    ("a@b\nx", "a@b?x", "control character in address"),
+    ("bob smith@example.net", "bob smith@example.net", "whitespace in address"),
+    ("\tbob@example.net", "?bob@example.net", "control character in address"),
+    ("x" * 65 + "@example.net", "x" * 65 + "@example.net",
+     "local part longer than 64 octets (RFC 5321 4.5.3.1.1)"),
+    ("a@" + "b" * 253, "a@" + "b" * 253,
+     "address longer than 254 octets (RFC 5321 4.5.3.1.3)"),
+    ("<a@b>", "<a@b>", "angle bracket in address"),
+    ("", "", "empty address"),
+]
+
+
+@pytest.mark.parametrize("rcpt,shown,problem", HOSTILE_RCPTS,
+                         ids=["dash_option", "dash_option_at", "crlf_smuggling",
+                              "lf", "space", "tab", "local_part_65",
+                              "address_255", "angle_brackets", "empty"])
+def test_hostile_recipient_bounces_and_never_reaches_sendmail(pm, tree, sm,
+                                                              rcpt, shown, problem):
+    pm.queue(lease([message(1, "a@example.org", ["ok@example.net", rcpt]),
+                    message(2, "a@example.org", ["ok@example.net"])]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    recs = sendmail_records(sm)
+    assert [a[4:] for a, _ in recs] == [["--", "ok@example.net"]]
+    reason = "invalid recipient <%s>: %s" % (shown, problem)
+    assert pm.fails == [(message_id(1), pm.fails[0][1],
+                         {"permanent": True, "reason": reason})]
+    assert pm.acks == [message_id(2)]
+    lines = log_lines(log)
+    assert lines[:2] == [
+        "%s: to=<ok@example.net>, relay=none, delay=D, status=bounced (%s)"
+        % (message_id(1), reason),
+        "%s: to=<%s>, relay=none, delay=D, status=bounced (%s)"
+        % (message_id(1), shown, reason)]
+    assert lines[-1] == "delivered=1 deferred=0 bounced=1"
+
+
+def test_hostile_sender_bounces_and_never_reaches_sendmail(pm, tree, sm):
+    pm.queue(lease([message(1, "-oQ/tmp/x", ["ok@example.net"]),
+                    message(2, "a@b\r\n-X/tmp/log", ["ok@example.net"])]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    assert sendmail_records(sm) == []
+    assert [(i, d) for i, _, d in pm.fails] == [
+        (message_id(1), {"permanent": True,
+                         "reason": "invalid sender <-oQ/tmp/x>: address starts with '-'"}),
+        (message_id(2), {"permanent": True,
+                         "reason": "invalid sender <a@b??-X/tmp/log>: control "
+                                   "character in address"})]
+    assert log_lines(log)[-1] == "delivered=0 deferred=0 bounced=2"
+
+
+def test_too_many_recipients_bounce(pm, tree, sm):
+    rcpts = ["r%d@example.net" % i for i in range(4)]
+    pm.queue(lease([message(1, "a@example.org", rcpts)]))
+    rc, log = postman(pm, tree, sm, "--max-recipients", "3")
+    assert rc == 0, log
+    assert sendmail_records(sm) == []
+    assert pm.fails[0][2] == {"permanent": True,
+                              "reason": "too many recipients (4, at most 3)"}
+
+
+# --- hostile responses ----------------------------------------------------
+
+def _msg_with(**kw):
+    m = message(1)
+    for k, v in kw.items():
+        if v is KeyError:
+            del m[k]
+        else:
+            m[k] = v
+    return m
+
+
+MALFORMED = [
+    ("not_json", b"this is not JSON", "response is not valid JSON"),
+    ("truncated", json.dumps(lease([message(1)])).encode()[:-10],
+     "response is not valid JSON"),
+    ("array", b"[]", "response is not a JSON object"),
+    ("messages_object", {"lease": lease_token(), "expires": 1, "messages": {}},
+     "\"messages\" is missing or not an array"),
+    ("messages_missing", {"lease": None}, "\"messages\" is missing or not an array"),
+    ("bad_lease_token", lease([message(1)], token="../../etc/passwd"),
+     "\"lease\" is not a lease token"),
+    ("null_lease_with_messages", {"lease": None, "expires": None,
+                                  "messages": [message(1)]},
+     "\"lease\" is not a lease token"),
+    ("expires_string", dict(lease([message(1)]), expires="soon"),
+     "\"expires\" is not a time"),
+    ("message_not_object", lease([message(2), "x"]),
+     "messages[1] is not an object"),
+    ("rcpt_tos_string", lease([_msg_with(rcpt_tos="a@b")]),
+     "messages[0]: \"rcpt_tos\" is missing or not a non-empty array"),
+    ("rcpt_tos_empty", lease([_msg_with(rcpt_tos=[])]),
+     "messages[0]: \"rcpt_tos\" is missing or not a non-empty array"),
+    ("rcpt_number", lease([_msg_with(rcpt_tos=["a@b", 7])]),
+     "messages[0]: \"rcpt_tos\" holds a non-string"),
+    ("mail_from_null", lease([_msg_with(mail_from=None)]),
+     "messages[0]: \"mail_from\" is missing or not a string"),
+    ("data_number", lease([_msg_with(data=12)]),
+     "messages[0]: \"data\" is not a string"),
+    ("data_and_base64", lease([_msg_with(data_base64="QQ==")]),
+     "messages[0]: exactly one of \"data\" and \"data_base64\" is required"),
+    ("no_data", lease([_msg_with(data=KeyError)]),
+     "messages[0]: exactly one of \"data\" and \"data_base64\" is required"),
+    ("bad_base64", lease([_msg_with(data=KeyError, data_base64="!!not base64")]),
+     "messages[0]: \"data_base64\" is not base64"),
+    ("id_path", lease([_msg_with(id="../../../../etc/passwd")]),
+     "messages[0]: \"id\" is not a spool id"),
+    ("id_missing", lease([_msg_with(id=KeyError)]),
+     "messages[0] has no \"id\""),
+    ("id_twice", lease([message(1), message(1)]),
+     "message %s appears twice" % message_id(1)),
+    ("good_then_bad", lease([message(2), _msg_with(attempts="many")]),
+     "messages[1]: \"attempts\" is not a count"),
+]
+
+
+@pytest.mark.parametrize("body,error", [(b, e) for _, b, e in MALFORMED],
+                         ids=[n for n, _, _ in MALFORMED])
+def test_malformed_response_ends_the_run_with_nothing_acknowledged(pm, tree, sm,
+                                                                   body, error):
+    pm.queue(Reply(200, body))
+    rc, log = postman(pm, tree, sm)
+    assert rc == EX_PROTOCOL, log
+    assert sendmail_records(sm) == []
+    assert pm.acks == [] and pm.fails == []
+    assert log_lines(log) == [
+        "lease: malformed response, nothing acknowledged: " + error,
+        "delivered=0 deferred=0 bounced=0"]
+
+
+@pytest.mark.parametrize("close_delimited", [False, True],
+                         ids=["content_length", "close_delimited"])
+def test_oversized_response_ends_the_run(pm, tree, sm, close_delimited):
+    big = lease([message(1, data="x" * 5000)])
+    pm.queue(Reply(200, big, close_delimited=close_delimited))
+    rc, log = postman(pm, tree, sm, "--max-response", "4K")
+    assert rc == EX_PROTOCOL, log
+    assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
+    assert log_lines(log) == [
+        "lease: %s/lease?wait=0: response larger than 4096 bytes" % pm.url,
+        "delivered=0 deferred=0 bounced=0"]
+
+
+@pytest.mark.parametrize("status,rc", [(500, EX_TEMPFAIL), (503, EX_TEMPFAIL),
+                                       (429, EX_TEMPFAIL), (401, EX_NOPERM),
+                                       (403, EX_NOPERM), (404, EX_UNAVAILABLE),
+                                       (400, EX_PROTOCOL), (302, EX_PROTOCOL),
+                                       (204, EX_PROTOCOL)])
+def test_non_200_lease_ends_the_run_with_its_exit_status(pm, tree, sm, status, rc):
+    pm.queue(Reply(status, {"error": "spool\nunavailable"}))
+    got, log = postman(pm, tree, sm)
+    assert got == rc, log
+    assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
+    # a 204 carries no body, hence no error text
+    text = "no details" if status == 204 else "spool unavailable"
+    assert log_lines(log) == [
+        "lease: HTTP %d from PostMaster (%s)" % (status, text),
+        "delivered=0 deferred=0 bounced=0"]
+
+
+def test_unreachable_postmaster_is_a_temporary_failure(tree, sm):
+    from conftest import free_port
+    port = free_port()
+    rc, log = run_postman(["--sendmail", fake_sendmail(),
+                           "http://127.0.0.1:%d/po" % port], tree, sendmail_dir=sm)
+    assert rc == EX_TEMPFAIL
+    lines = log_lines(log)
+    assert lines[0].startswith("lease: http://127.0.0.1:%d/po/lease?wait=0: "
+                               "Couldn't connect to server: " % port), lines
+    assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
+
+
+def test_bare_host_means_https(pm, tree, sm):
+    # A plain-HTTP server spoken to over TLS: the handshake fails, which
+    # shows the bare URL was taken as https://.
+    rc, log = run_postman(["--sendmail", fake_sendmail(),
+                           "127.0.0.1:%d/po" % pm.port], tree, sendmail_dir=sm)
+    assert rc == EX_TEMPFAIL
+    assert log_lines(log)[0].startswith(
+        "lease: https://127.0.0.1:%d/po/lease?wait=0: " % pm.port)
+    assert pm.requests == []
+
+
+# --- sendmail's answers -----------------------------------------------------
+
+@pytest.mark.parametrize("rcpt,permanent,reason", [
+    ("tempfail@example.net", False,
+     "sendmail exit 75: fake sendmail: mail system busy, try again later"),
+    ("fail@example.net", True, "sendmail exit 1: fake sendmail: 550 mailbox unavailable"),
+    ("exit67@example.net", True, "sendmail exit 67"),
+    ("exit71@example.net", False, "sendmail exit 71"),
+    ("exit74@example.net", False, "sendmail exit 74"),
+    ("crash@example.net", False, "sendmail killed by signal 9 (Killed)"),
+], ids=["ex_tempfail", "exit_1", "ex_nouser", "ex_oserr", "ex_ioerr", "signal"])
+def test_sendmail_failure_is_reported_with_its_reason(pm, tree, sm, rcpt,
+                                                      permanent, reason):
+    pm.queue(lease([message(1, "a@example.org", [rcpt]), message(2)]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    assert len(sendmail_records(sm)) == 2
+    assert [(i, d) for i, _, d in pm.fails] == [
+        (message_id(1), {"permanent": permanent, "reason": reason})]
+    assert pm.acks == [message_id(2)]
+    status = "bounced" if permanent else "deferred"
+    assert log_lines(log) == [
+        "%s: to=<%s>, relay=sendmail, delay=D, status=%s (%s)"
+        % (message_id(1), rcpt, status, reason),
+        "%s: to=<rcpt@example.net>, relay=sendmail, delay=D, status=sent "
+        "(delivered via sendmail)" % message_id(2),
+        "delivered=1 deferred=%d bounced=%d" % (0 if permanent else 1,
+                                                 1 if permanent else 0)]
+
+
+def test_hanging_sendmail_is_killed_and_deferred(pm, tree, sm):
+    pm.queue(lease([message(1, "a@example.org", ["hang@example.net"]), message(2)]))
+    t0 = time.monotonic()
+    rc, log = postman(pm, tree, sm, "--sendmail-timeout", "1")
+    assert rc == 0, log
+    assert 1 <= time.monotonic() - t0 < 10
+    assert [(i, d) for i, _, d in pm.fails] == [
+        (message_id(1), {"permanent": False, "reason": "sendmail timed out after 1s"})]
+    assert pm.acks == [message_id(2)]
+
+
+def test_sendmail_exiting_before_reading_everything_is_deferred(pm, tree, sm):
+    big = "Subject: big\r\n\r\n" + ("y" * 999 + "\r\n") * 2000    # 2 MB: > a pipe
+    pm.queue(lease([message(1, "a@example.org", ["early@example.net"], data=big),
+                    message(2)]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    assert [(i, d) for i, _, d in pm.fails] == [
+        (message_id(1), {"permanent": False,
+                         "reason": "sendmail exited 0 before reading the whole message"})]
+    assert pm.acks == [message_id(2)]
+
+
+def test_large_message_reaches_sendmail_whole(pm, tree, sm):
+    big = "Subject: big\r\n\r\n" + ("z" * 998 + "\r\n") * 5000   # 5 MB
+    pm.queue(lease([message(1, data=big)]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    [(_, data)] = sendmail_records(sm)
+    assert data == big.encode()
+
+
+def test_missing_sendmail_is_a_configuration_error(pm, tree, sm):
+    pm.queue(lease([message(1)]))
+    rc, log = run_postman(["--sendmail", os.path.join(tree, "nope"), pm.url], tree)
+    assert rc == 78     # EX_CONFIG
+    assert pm.requests == []
+    assert log_lines(log) == ["sendmail: %s: No such file or directory"
+                              % os.path.join(tree, "nope")]
+
+
+# --- reporting ----------------------------------------------------------------
+
+def test_expired_lease_on_ack_is_a_warning(pm, tree, sm):
+    pm.queue(lease([message(1)]))
+    pm.ack_status = 404
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    lines = log_lines(log)
+    assert lines[1].startswith("%s: lease " % message_id(1))
+    assert lines[1].endswith(" expired before the report; the message will be "
+                             "delivered again")
+
+
+def test_ack_refused_ends_the_run(pm, tree, sm):
+    pm.queue(lease([message(1), message(2)]))
+    pm.ack_status = 500
+    rc, log = postman(pm, tree, sm)
+    assert rc == EX_TEMPFAIL
+    # the first message went out; its ack failed; the second is left
+    # leased for PostMaster to hand out again
+    assert len(sendmail_records(sm)) == 1
+    lines = log_lines(log)
+    assert lines[1] == ("%s: cannot report status=sent: HTTP 500 (not leased)"
+                        % message_id(1))
+    assert lines[2].startswith("%s: not attempted; back in the queue when lease"
+                               % message_id(2))
+
+
+# --- authentication -----------------------------------------------------------
+
+AUTH = "Basic " + base64.b64encode(b"postman:s3cret pw").decode()
+
+
+@pytest.mark.parametrize("how", ["file", "env", "netrc", "argv"])
+def test_basic_auth_password_sources(tree, sm, how):
+    pm = FakePostMaster(auth=AUTH)
+    try:
+        pm.queue(lease([message(1)]))
+        args, env = ["--user", "postman"], {}
+        if how == "file":
+            p = os.path.join(tree, "pw")
+            with open(p, "w") as f:
+                f.write("s3cret pw\n")
+            args += ["--password-file", p]
+        elif how == "env":
+            env["POSTMAN_PASSWORD"] = "s3cret pw"
+        elif how == "netrc":
+            p = os.path.join(tree, "netrc")
+            with open(p, "w") as f:
+                f.write('machine 127.0.0.1 login postman password "s3cret pw"\n')
+            os.chmod(p, 0o600)
+            args = ["--netrc-file", p]
+        else:
+            args += ["--password", "s3cret pw"]
+        rc, log = postman(pm, tree, sm, *args, env=env)
+        assert rc == 0, log
+        assert pm.acks == [message_id(1)]
+        assert all(h.get("Authorization") == AUTH for _, h, _ in pm.requests)
+        warning = ("--password is visible to every user in ps; use "
+                   "--password-file, POSTMAN_PASSWORD or ~/.netrc")
+        assert (warning in log_lines(log)) == (how == "argv")
+    finally:
+        pm.close()
+
+
+def test_wrong_password_exits_noperm(tree, sm):
+    pm = FakePostMaster(auth=AUTH)
+    try:
+        pm.queue(lease([message(1)]))
+        rc, log = postman(pm, tree, sm, "--user", "postman", env={
+            "POSTMAN_PASSWORD": "wrong"})
+        assert rc == EX_NOPERM
+        assert log_lines(log)[0] == ("lease: HTTP 401 from PostMaster "
+                                     "(authentication required)")
+        assert sendmail_records(sm) == []
+    finally:
+        pm.close()
+
+
+def test_unreadable_password_file_exits_noinput(pm, tree, sm):
+    rc, log = postman(pm, tree, sm, "--user", "u", "--password-file",
+                      os.path.join(tree, "missing"))
+    assert rc == EX_NOINPUT
+    assert pm.requests == []
+    assert log_lines(log) == ["--password-file: %s: No such file or directory"
+                              % os.path.join(tree, "missing")]
+
+
+# --- the lock -----------------------------------------------------------------
+
+def test_second_run_exits_at_once_while_the_lock_is_held(pm, tree, sm):
+    path = os.path.join(tree, "postman.lock")
+    pm.queue(lease([message(1)]))
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        rc, log = postman(pm, tree, sm, "--lock", path)
+        assert time.monotonic() - t0 < 5
+    assert rc == 0
+    assert log_lines(log) == ["another postman holds %s; exiting" % path]
+    assert pm.requests == [] and sendmail_records(sm) == []
+
+
+def test_lock_file_of_another_kind_is_refused(pm, tree, sm):
+    path = os.path.join(tree, "lockdir")
+    os.mkdir(path)
+    rc, log = postman(pm, tree, sm, "--lock", path)
+    assert rc == 73     # EX_CANTCREAT
+    assert pm.requests == []
+
+
+# --- signals and --watch ----------------------------------------------------------
+
+def start_postman(args, tree, sm):
+    e = sanitizer_env()
+    e["FAKE_SENDMAIL_DIR"] = sm
+    log = open(os.path.join(tree, "postman.log"), "wb")
+    p = subprocess.Popen([binary("postman"), "--lock",
+                          os.path.join(tree, "postman.lock")] + args,
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=e)
+    return p, log
+
+
+def read_log(tree):
+    with open(os.path.join(tree, "postman.log"), "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def wait_until(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_sigterm_finishes_the_current_message_then_exits_0(pm, tree, sm):
+    pm.queue(lease([message(1, "a@example.org", ["hang@example.net"]),
+                    message(2), message(3)]))
+    p, log = start_postman(["--sendmail", fake_sendmail(), "--sendmail-timeout",
+                            "2", pm.url], tree, sm)
+    try:
+        assert wait_until(lambda: len(sendmail_records(sm)) == 1)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    text = read_log(tree)
+    assert_no_sanitizer_report(text)
+    assert len(sendmail_records(sm)) == 1
+    assert [(i, d) for i, _, d in pm.fails] == [
+        (message_id(1), {"permanent": False, "reason": "sendmail timed out after 2s"})]
+    assert pm.acks == []
+    lines = log_lines(text)
+    assert lines[1].startswith("%s: not attempted" % message_id(2))
+    assert lines[2].startswith("%s: not attempted" % message_id(3))
+    assert lines[-1] == "delivered=0 deferred=1 bounced=0"
+
+
+def test_watch_long_polls_and_delivers_until_sigterm(pm, tree, sm):
+    # The first lease is held by the server for a while, as a long poll
+    # with nothing queued would be; then a message arrives.
+    pm.queue(Reply(200, lease([message(1)]), delay=0.5), Reply(200, EMPTY_LEASE, delay=30))
+    p, log = start_postman(["--sendmail", fake_sendmail(), "--watch", "--wait", "20",
+                            pm.url], tree, sm)
+    try:
+        assert wait_until(lambda: pm.acks == [message_id(1)])
+        assert wait_until(lambda: len(pm.lease_requests()) == 2)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+        assert time.monotonic() - t0 < 3     # the long poll is cut short
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    text = read_log(tree)
+    assert_no_sanitizer_report(text)
+    assert [path for path, _, _ in pm.lease_requests()] == ["/po/lease?wait=20"] * 2
+    lines = log_lines(text)
+    assert lines[0] == "watching %s, relay=sendmail" % pm.url
+    assert lines[-1] == "delivered=1 deferred=0 bounced=0"
+
+
+def test_watch_retries_after_server_trouble(pm, tree, sm):
+    pm.queue(Reply(503, {"error": "busy"}), lease([message(1)]))
+    p, log = start_postman(["--sendmail", fake_sendmail(), "--watch", "--wait", "1",
+                            pm.url], tree, sm)
+    try:
+        assert wait_until(lambda: pm.acks == [message_id(1)])
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    lines = log_lines(read_log(tree))
+    assert lines[1:3] == ["lease: HTTP 503 from PostMaster (busy)", "retrying in 1s"]
+
+
+# --- the command line ------------------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [
+    (["--bogus", "x"], "unknown option --bogus"),
+    ([], "missing URL"),
+    (["a", "b"], "expected one URL, got 2 arguments"),
+    (["ftp://example.com/x"], "ftp://example.com/x: URL scheme must be http:// or https://"),
+    (["example.com/p?x=1"], "example.com/p?x=1: URL must not hold a query or a fragment"),
+    (["--batch", "0", "x"], "--batch: expected a count in 1..100000, not '0'"),
+    (["--max-response", "12Q", "x"],
+     "--max-response: expected a size like 1048576, 64M or 1G, not '12Q'"),
+    (["--sendmail-timeout", "-1", "x"],
+     "--sendmail-timeout: expected seconds in (0, 86400], not '-1'"),
+    (["--smtp", "h", "--sendmail", "/bin/true", "x"],
+     "--smtp and --sendmail exclude each other"),
+    (["--password", "p", "x"], "a password needs --user"),
+    (["--starttls", "x"], "SMTP options need --smtp"),
+    (["--wait", "5", "x"], "--wait needs --watch"),
+    (["--batch"], "option --batch needs a value"),
+])
+def test_bad_command_line_is_one_line_and_ex_usage(tree, args, message):
+    rc, log = run_postman(args, tree)
+    assert rc == EX_USAGE
+    assert log == "postman: %s (see --help)\n" % message
+
+
+def test_help_and_version(tree):
+    p = subprocess.run([binary("postman"), "--help"], capture_output=True)
+    assert p.returncode == 0 and p.stdout.startswith(b"usage: postman [options] URL\n")
+    p = subprocess.run([binary("postman"), "--version"], capture_output=True)
+    assert p.returncode == 0 and p.stdout == b"postman 0.1.0\n"

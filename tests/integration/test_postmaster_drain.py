@@ -1,0 +1,137 @@
+"""PostMaster's GET /: the original's drain, improved so that a message
+leaves the spool only once its response went out completely."""
+
+import http.client
+import json
+import os
+import socket
+import threading
+
+from conftest import spool_messages
+from postmaster_helpers import (accept_via_postoffice, area, curl, get_json,
+                                start_postmaster, wait_until, write_message,
+                                write_messages)
+
+
+def test_drain_serves_50_50_20_then_empty_array_oldest_first(daemons, spool):
+    ids = accept_via_postoffice(daemons, spool, 120)
+    pm = start_postmaster(daemons, spool)
+    got = []
+    for expected in (50, 50, 20, 0):
+        status, batch = get_json(pm.url + "/")
+        assert status == 200
+        assert len(batch) == expected
+        got += [m["id"] for m in batch]
+        for m in batch:
+            assert m["rcpt_tos"] == ["rcpt@example.net"]
+            assert m["mail_from"] == "sender@example.org"
+    assert got == ids
+    status, hdrs, body = curl(pm.url + "/")
+    assert (status, body) == (200, b"[]")
+    assert hdrs["content-type"] == "application/json"
+    assert spool_messages(spool) == []
+    wait_until(lambda: area(spool, ".leased") == [], what="served files deleted")
+    pm.wait_log("status=served, client=127.0.0.1", 120)
+    for mid in ids:
+        assert "%s: status=served, client=127.0.0.1" % mid in pm.log()
+
+
+def test_drain_batch_size_is_an_option(daemons, spool):
+    write_messages(spool, 7)
+    pm = start_postmaster(daemons, spool, "--batch", "3")
+    assert [len(get_json(pm.url + "/")[1]) for _ in range(4)] == [3, 3, 1, 0]
+
+
+def test_drain_client_disconnecting_mid_response_loses_nothing(daemons, spool):
+    ids = write_messages(spool, 50, size=200 * 1024)
+    before = {i: open(os.path.join(spool, i), "rb").read() for i in ids}
+    pm = start_postmaster(daemons, spool)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", pm.port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(64).startswith(b"HTTP/1.1 200")
+    s.close()
+    pm.wait_log("reason=response not completed", 50)
+    assert "status=served" not in pm.log()
+    assert spool_messages(spool) == ids
+    assert area(spool, ".leased") == []
+    for i in ids:   # back untouched
+        assert open(os.path.join(spool, i), "rb").read() == before[i]
+    # and a client that stays gets them all
+    c = http.client.HTTPConnection("127.0.0.1", pm.port, timeout=30)
+    c.request("GET", "/")
+    assert [m["id"] for m in json.loads(c.getresponse().read())] == ids
+
+
+def drain_all(port, out, lock):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while True:
+        c.request("GET", "/")
+        r = c.getresponse()
+        assert r.status == 200
+        batch = json.loads(r.read())
+        if not batch:
+            return
+        with lock:
+            out.extend(m["id"] for m in batch)
+
+
+def run_drainers(ports, n):
+    got, lock, threads = [], threading.Lock(), []
+    for i in range(n):
+        t = threading.Thread(target=drain_all, args=(ports[i % len(ports)], got, lock))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(60)
+    return got
+
+
+def test_concurrent_drainers_never_get_the_same_message(daemons, spool):
+    ids = write_messages(spool, 600)
+    pm = start_postmaster(daemons, spool, "--batch", "7")
+    got = run_drainers([pm.port], 8)
+    assert len(got) == len(set(got)), "a message was served twice"
+    assert sorted(got) == ids, "a message was lost"
+    assert spool_messages(spool) == []
+
+
+def test_two_postmasters_on_one_spool_share_it_without_duplicates(daemons, spool):
+    ids = write_messages(spool, 400)
+    a = start_postmaster(daemons, spool, "--batch", "5", name="pm-a")
+    b = start_postmaster(daemons, spool, "--batch", "5", name="pm-b")
+    ids += write_messages(spool, 100)   # seen by both through inotify
+    got = run_drainers([a.port, b.port], 6)
+    assert len(got) == len(set(got)), "a message was served twice"
+    assert sorted(got) == sorted(ids), "a message was lost"
+    assert spool_messages(spool) == []
+    assert "status=served" in a.log() and "status=served" in b.log()
+
+
+def test_mail_arriving_while_running_is_served(daemons, spool):
+    pm = start_postmaster(daemons, spool)
+    assert get_json(pm.url + "/")[1] == []
+    mid = write_message(spool)
+    got = []
+
+    def served():
+        got.extend(m["id"] for m in get_json(pm.url + "/")[1])
+        return got == [mid]
+    wait_until(served, what="the new message served")
+    assert spool_messages(spool) == []
+
+
+def test_invalid_spool_file_is_quarantined_logged_and_never_served(daemons, spool):
+    bad = write_message(spool, raw=b"{this is not json")
+    wrong = write_message(spool, raw=json.dumps({"mail_from": "a@b"}).encode())
+    good = write_message(spool)
+    pm = start_postmaster(daemons, spool)
+    status, batch = get_json(pm.url + "/")
+    assert [m["id"] for m in batch] == [good]
+    assert area(spool, ".quarantine") == sorted([bad, wrong])
+    assert open(os.path.join(spool, ".quarantine", bad), "rb").read() == b"{this is not json"
+    assert "%s: status=quarantined, reason=not valid JSON" % bad in pm.log()
+    assert "%s: status=quarantined, reason=\"rcpt_tos\"" % wrong in pm.log()
+    assert get_json(pm.url + "/")[1] == []
+    assert area(spool, ".quarantine") == sorted([bad, wrong])
