@@ -75,30 +75,30 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/postoffice: $(POSTOFFICE_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call libs,$(PKGS_POSTOFFICE))
+	$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,$(PKGS_POSTOFFICE))
 $(BUILD)/postmaster: $(POSTMASTER_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call libs,$(PKGS_POSTMASTER))
+	$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,$(PKGS_POSTMASTER))
 $(BUILD)/postman: $(POSTMAN_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call libs,$(PKGS_POSTMAN))
+	$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,$(PKGS_POSTMAN))
 
 # Unit tests: tests/unit/test_<daemon>_*.c link that daemon's objects,
 # tests/unit/test_common_*.c only common/.
 $(BUILD)/tests/test_common_%: tests/unit/test_common_%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka)
 $(BUILD)/tests/test_postoffice_%: tests/unit/test_postoffice_%.c $(call nomain,$(POSTOFFICE_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka $(PKGS_POSTOFFICE))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka $(PKGS_POSTOFFICE))
 $(BUILD)/tests/test_postmaster_%: tests/unit/test_postmaster_%.c $(call nomain,$(POSTMASTER_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka $(PKGS_POSTMASTER))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka $(PKGS_POSTMASTER))
 $(BUILD)/tests/test_postman_%: tests/unit/test_postman_%.c $(call nomain,$(POSTMAN_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,cmocka $(PKGS_POSTMAN))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka $(PKGS_POSTMAN))
 # Small programs the integration tests drive (a recording sendmail, ...).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call libs,)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,)
 
 tests: all $(UNITS) $(HELPERS)
 
@@ -116,6 +116,10 @@ bench:
 	@tools/deps.sh build test bench
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) bench/run.sh
+
+fuzz:
+	@tools/deps.sh build fuzz
+	@BUILD=$(BUILD) tests/fuzz/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)

@@ -95,6 +95,25 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def tree_ticks(pid):
+    """user + sys ticks of a process, its reaped children and its live
+    children: Postfix's master and the daemons it runs."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    total = sum(int(x) for x in fields[11:15])
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
 def proc_status(pid, key):
     """A VmRSS/VmHWM-style field of /proc/PID/status, in KiB."""
     with open("/proc/%d/status" % pid) as f:
@@ -110,14 +129,6 @@ def queued_files(folder):
                 if e.is_file() and (HEX32.match(e.name) or "." not in e.name)]
     except FileNotFoundError:
         return []
-
-
-def empty_folder(folder):
-    for name in queued_files(folder):
-        try:
-            os.unlink(os.path.join(folder, name))
-        except FileNotFoundError:
-            pass
 
 
 class Daemon:
@@ -227,9 +238,18 @@ class Bench:
         say("cpus: %d (%s); memory: %d MiB; kernel: %s" % (
             os.cpu_count(), cpu, mem, platform.release()))
         say("filesystem of the spools: %s" % (fs[0].strip() if fs else "?"))
+        say("load average at start: %s" % self.loadavg())
         say("mode: %s, %d runs per figure, median shown" % (
             "quick" if self.quick else "full", self.repeat))
         say()
+
+    @staticmethod
+    def loadavg():
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[:3]
+        busy = float(load[0]) > 1.5
+        return " ".join(load) + (" (other work was running: figures are "
+                                 "noisy)" if busy else "")
 
     # --- issue 2: SMTP accept ---
 
@@ -251,8 +271,10 @@ class Bench:
         run([os.path.join(HERE, "postfix-hold.sh"), "start", self.pfx, pfdir,
              str(port)], 60)
         wait_for_port(port)
+        with open(os.path.join(pfdir, "queue/pid/master.pid")) as f:
+            master = -int(f.read().strip())  # < 0: a process tree
         out["Postfix hold queue"] = (
-            port, None, os.path.join(pfdir, "queue/hold"),
+            port, master, os.path.join(pfdir, "queue/hold"),
             lambda: run([os.path.join(HERE, "postfix-hold.sh"), "stop",
                          self.pfx, pfdir], 60, check=False))
         orig = self.folder("original-spool")
@@ -311,14 +333,16 @@ class Bench:
                 count = counts[size]
                 for rep in range(self.repeat):
                     for name, (port, pid, folder, _) in contenders.items():
-                        t0 = cpu_ticks(pid) if pid else 0
+                        ticks = (lambda: tree_ticks(-pid)) if pid and \
+                            pid < 0 else (lambda: cpu_ticks(pid))
+                        t0 = ticks() if pid else 0
                         before = len(queued_files(folder)) if folder else 0
                         secs = self.smtp_source(port, sessions, count, size,
                                                 keep)
                         if pid:
                             cpu.setdefault((name, size, sessions, keep),
                                            []).append(
-                                (cpu_ticks(pid) - t0) / hz / count)
+                                (ticks() - t0) / hz / count)
                         # Files are kept until the end: deleting them
                         # would make the next creations slower on an ext4
                         # without journal, which skips inodes freed in
@@ -337,7 +361,6 @@ class Bench:
                     out = run([self.tool, "disk-write", d,
                                str(counts[size] // 4), str(2 * size)], 300)
                     disk.setdefault(size, []).append(kv(out)["rate"])
-                    shutil.rmtree(d)
         finally:
             for _, _, _, stop in contenders.values():
                 stop()
@@ -376,17 +399,21 @@ class Bench:
                 "(spool files, Postfix hold queue files)")
         say()
         rows = []
+
+        def ms(v):
+            return "n/a" if v is None else "%.3f" % (v * 1e3)
         for size, sessions, keep in configs:
             a = median(cpu.get((po, size, sessions, keep), []))
             b = median(cpu.get((orig, size, sessions, keep), []))
+            c = median(cpu.get((pf, size, sessions, keep), []))
             rows.append(["%d KiB" % (size // 1024), sessions,
-                         "yes" if keep else "no",
-                         "n/a" if a is None else "%.3f" % (a * 1e3),
-                         "n/a" if b is None else "%.3f" % (b * 1e3),
-                         "n/a" if not a or not b else "1/%.1f" % (b / a)])
-        say("CPU time per message (server user+sys, ms):")
+                         "yes" if keep else "no", ms(a), ms(b),
+                         "n/a" if not a or not b else "1/%.1f" % (b / a),
+                         ms(c)])
+        say("CPU time per message (server user+sys, ms; Postfix: master "
+            "and all its daemons):")
         self.say.table(["size", "sessions", "-d", "PostOffice",
-                        "original", "PO/original"], rows)
+                        "original", "PO/original", "Postfix"], rows)
         self.smtp_cpu = rows
 
     def bench_memory(self):
@@ -845,6 +872,7 @@ def main():
             b.say()
             failed.append(name)
     b.summary()
+    b.say("load average at the end: %s" % b.loadavg())
     b.say("total time %.0f s" % (time.monotonic() - t0))
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:

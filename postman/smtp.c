@@ -135,7 +135,11 @@ status_text(char *out, size_t outlen, const smtp_status_t *st)
 	const char *t = st->text != NULL ? st->text : "";
 
 	reason_clean(text, sizeof(text), t, strlen(t));
-	snprintf(out, outlen, "%d %s", st->code, text);
+	if (st->enh_class != 0)
+		snprintf(out, outlen, "%d %d.%d.%d %s", st->code, st->enh_class,
+		    st->enh_subject, st->enh_detail, text);
+	else
+		snprintf(out, outlen, "%d %s", st->code, text);
 }
 
 /* Reads one message's fate back from libESMTP.  A recipient's reply

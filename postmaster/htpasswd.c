@@ -172,6 +172,7 @@ htpasswd_load(const char *path, char *err, size_t errlen)
 	struct htpasswd *h = NULL;
 	char *buf = NULL, sub[200];
 	size_t len = 0, n;
+	int saved;
 	FILE *f;
 
 	if ((f = fopen(path, "re")) == NULL) {
@@ -193,11 +194,15 @@ htpasswd_load(const char *path, char *err, size_t errlen)
 		    HTPASSWD_FILE_MAX);
 		goto out;
 	}
-	if ((h = htpasswd_parse(buf, len, sub, sizeof(sub))) == NULL)
+	if ((h = htpasswd_parse(buf, len, sub, sizeof(sub))) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, sub);
+		errno = EINVAL;
+	}
 out:
+	saved = errno;
 	free(buf);
 	fclose(f);
+	errno = saved;
 	return h;
 }
 

@@ -25,7 +25,8 @@ struct htpasswd;
  * htpasswd_free(). */
 struct htpasswd *htpasswd_parse(const char *text, size_t len, char *err,
     size_t errlen);
-/* Reads and parses FILE.  NULL with err filled ("FILE: ..."). */
+/* Reads and parses FILE.  NULL with err filled ("FILE: ...") and errno
+ * set: the open's or read's, or EINVAL when the content is refused. */
 struct htpasswd *htpasswd_load(const char *path, char *err, size_t errlen);
 void htpasswd_free(struct htpasswd *h);
 

@@ -17,6 +17,7 @@
  *   crash     read everything, die by SIGKILL
  *   hang      read nothing, sleep until killed
  *   early     read nothing, exit 0
+ *   slowN     read everything, take N milliseconds more, exit 0
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,7 +119,7 @@ record_argv(int argc, char **argv)
 }
 
 static const char *modes[] = { "tempfail", "fail", "exit", "crash", "hang",
-    "early", "ok", NULL };
+    "early", "slow", "ok", NULL };
 
 static const char *
 choose_mode(int argc, char **argv, char *buf, size_t buflen)
@@ -190,5 +191,11 @@ main(int argc, char **argv)
 		return atoi(mode + 4);
 	if (strncmp(mode, "crash", 5) == 0)
 		raise(SIGKILL);
+	if (strncmp(mode, "slow", 4) == 0) {
+		long ms = atol(mode + 4);
+		struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
+
+		nanosleep(&d, NULL);
+	}
 	return 0;
 }

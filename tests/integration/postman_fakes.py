@@ -67,8 +67,9 @@ class FakePostMaster:
     """Serves queued replies to POST /lease (EMPTY_LEASE once they run
     out), answers ack/fail with 200 (or ack_status), and records it all."""
 
-    def __init__(self, prefix="/po", auth=None):
+    def __init__(self, prefix="/po", auth=None, tls=None):
         self.prefix = prefix
+        self.scheme = "https" if tls else "http"
         self.auth = auth                # "Basic ..." expected, or None
         self.replies = []
         self.requests = []              # (path, headers, body)
@@ -100,6 +101,11 @@ class FakePostMaster:
                 pass    # clients that hang up early are part of the tests
 
         self.server = Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
@@ -107,7 +113,7 @@ class FakePostMaster:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d%s" % (self.port, self.prefix)
+        return "%s://127.0.0.1:%d%s" % (self.scheme, self.port, self.prefix)
 
     def queue(self, *replies):
         with self.lock:

@@ -78,6 +78,9 @@ class Server:
         self.url = "http://127.0.0.1:%d" % port if port else "http://localhost"
 
     def log(self):
+        if self.d.log.closed:
+            with open(self.d.logpath, errors="replace") as f:
+                return f.read()
         return self.d.stderr()
 
     def wait_log(self, text, count=1, timeout=10.0):

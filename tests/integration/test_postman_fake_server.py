@@ -258,6 +258,10 @@ MALFORMED = [
      "messages[0] has no \"id\""),
     ("id_twice", lease([message(1), message(1)]),
      "message %s appears twice" % message_id(1)),
+    ("nul_in_sender", lease([_msg_with(mail_from="a@b\u0000-oQ/tmp/x")]),
+     "response holds a NUL character (\\u0000)"),
+    ("trailing_garbage", json.dumps(lease([message(1)])).encode() + b" {}",
+     "response is not valid JSON"),
     ("good_then_bad", lease([message(2), _msg_with(attempts="many")]),
      "messages[1]: \"attempts\" is not a count"),
 ]
@@ -328,6 +332,39 @@ def test_bare_host_means_https(pm, tree, sm):
     assert log_lines(log)[0].startswith(
         "lease: https://127.0.0.1:%d/po/lease?wait=0: " % pm.port)
     assert pm.requests == []
+
+
+@pytest.fixture
+def tls_cert(tree):
+    """A self-signed certificate for 127.0.0.1 made with openssl(1)."""
+    cert, key = os.path.join(tree, "cert.pem"), os.path.join(tree, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_postmaster_is_verified_with_cacert(tree, sm, tls_cert):
+    pm = FakePostMaster(tls=tls_cert)
+    try:
+        pm.queue(lease([message(1)]))
+        # not trusted by the system's CAs: refused, nothing delivered
+        rc, log = postman(pm, tree, sm)
+        assert rc == EX_UNAVAILABLE
+        assert log_lines(log)[0].startswith("lease: %s/lease?wait=0: " % pm.url)
+        assert sendmail_records(sm) == []
+        # trusted through --cacert: delivered
+        rc, log = postman(pm, tree, sm, "--cacert", tls_cert[0])
+        assert rc == 0, log
+        assert pm.acks == [message_id(1)]
+        # --insecure skips verification, only when asked
+        pm.queue(lease([message(2)]))
+        rc, log = postman(pm, tree, sm, "--insecure")
+        assert rc == 0, log
+        assert pm.acks == [message_id(1), message_id(2)]
+    finally:
+        pm.close()
 
 
 # --- sendmail's answers -----------------------------------------------------
