@@ -237,7 +237,15 @@ class Bench:
         say("== machine")
         say("cpus: %d (%s); memory: %d MiB; kernel: %s" % (
             os.cpu_count(), cpu, mem, platform.release()))
-        say("filesystem of the spools: %s" % (fs[0].strip() if fs else "?"))
+        fs = fs[0].split() if fs else ["?", "?", "?"]
+        journal = "?"
+        if fs[1].startswith("/dev/"):
+            dev = os.path.basename(fs[1])
+            journal = "with journal" if any(
+                e.startswith(dev + "-") for e in os.listdir("/proc/fs/jbd2")
+            ) else "without journal"
+        say("filesystem of the spools: %s %s (%s, %s)" % (
+            fs[0], journal, fs[1], fs[2]))
         say("load average at start: %s" % self.loadavg())
         say("mode: %s, %d runs per figure, median shown" % (
             "quick" if self.quick else "full", self.repeat))

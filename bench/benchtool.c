@@ -9,6 +9,9 @@
  *   benchtool disk-write DIR COUNT SIZE
  *       the disk's ceiling for a durable spool write, one file at a time:
  *       write, fdatasync, rename, fsync of the folder
+ *   benchtool disk-group DIR COUNT SIZE GROUP seq|kick
+ *       the same with one folder fsync per GROUP files (group commit);
+ *       kick starts the write-back of the whole group before its syncs
  *   benchtool disk-drain DIR COUNT SIZE
  *       the filesystem's ceiling for a drain: COUNT files of SIZE bytes
  *       made untimed, then open + read + unlink of each, timed
@@ -292,6 +295,66 @@ disk_write(const char *dir, long count, size_t size)
 	}
 	t = now() - t0;
 	close(dfd);
+	free(buf);
+	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+}
+
+/* Group commit as a spool can do it: GROUP files written, their data
+ * synced, renamed, then one fsync of the folder for the group.  "seq"
+ * syncs the files one after the other; "kick" first starts the
+ * write-back of every file of the group (sync_file_range) so that the
+ * fdatasyncs after it share the device's and the journal's work. */
+static void
+disk_group(const char *dir, long count, size_t size, long group,
+    const char *mode)
+{
+	char tmp[4096], dst[4096], *buf;
+	bool kick = strcmp(mode, "kick") == 0;
+	double t0, t;
+	int dfd, *fds;
+	long i, g;
+
+	buf = malloc(size);
+	fds = calloc((size_t)group, sizeof(*fds));
+	if (buf == NULL || fds == NULL || group < 1)
+		die("out of memory or bad group");
+	memset(buf, 'x', size);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	mkdir(tmp, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die("%s: %s", dir, strerror(errno));
+	t0 = now();
+	for (i = 0; i < count; i += group) {
+		long n = count - i < group ? count - i : group;
+
+		for (g = 0; g < n; g++) {
+			snprintf(tmp, sizeof(tmp), "%s/.tmp/g%ld", dir, i + g);
+			fds[g] = open(tmp, O_WRONLY | O_CREAT | O_TRUNC |
+			    O_CLOEXEC, 0600);
+			if (fds[g] < 0)
+				die("%s: %s", tmp, strerror(errno));
+			write_all(fds[g], buf, size);
+		}
+		for (g = 0; kick && g < n; g++)
+			if (sync_file_range(fds[g], 0, 0,
+			    SYNC_FILE_RANGE_WRITE) < 0)
+				die("sync_file_range: %s", strerror(errno));
+		for (g = 0; g < n; g++) {
+			if (fdatasync(fds[g]) < 0)
+				die("fdatasync: %s", strerror(errno));
+			close(fds[g]);
+			snprintf(tmp, sizeof(tmp), "%s/.tmp/g%ld", dir, i + g);
+			snprintf(dst, sizeof(dst), "%s/g%ld", dir, i + g);
+			if (rename(tmp, dst) < 0)
+				die("rename: %s", strerror(errno));
+		}
+		if (fsync(dfd) < 0)
+			die("fsync: %s", strerror(errno));
+	}
+	t = now() - t0;
+	close(dfd);
+	free(fds);
 	free(buf);
 	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
 }
@@ -772,6 +835,9 @@ main(int argc, char **argv)
 		fill(argv[2], argv[3], num(argv[4]), (size_t)num(argv[5]));
 	else if (strcmp(cmd, "disk-write") == 0 && argc == 5)
 		disk_write(argv[2], num(argv[3]), (size_t)num(argv[4]));
+	else if (strcmp(cmd, "disk-group") == 0 && argc == 7)
+		disk_group(argv[2], num(argv[3]), (size_t)num(argv[4]),
+		    num(argv[5]), argv[6]);
 	else if (strcmp(cmd, "disk-drain") == 0 && argc == 5)
 		disk_drain(argv[2], num(argv[3]), (size_t)num(argv[4]));
 	else if (strcmp(cmd, "drain") == 0 && argc == 9) {

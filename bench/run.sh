@@ -8,6 +8,9 @@
 #   BUILD=build bench/run.sh          full run (about 15 minutes)
 #   BENCH_QUICK=1 bench/run.sh        a short run (about 2 minutes)
 #   BENCH_ONLY=smtp,memory,drain,postman   the parts to run
+#   BENCH_FS=loop                     spools on a fresh ext4 (with journal)
+#                                     in a loop-mounted image instead of
+#                                     the filesystem of the temporary folder
 #
 # Needs root (Postfix's master starts as root), the Debian packages of
 # `tools/deps.sh bench`, and the postfix package's files, which it unpacks
@@ -50,14 +53,9 @@ $cc $cflags -o "$tools/stampsendmail" "$here/stampsendmail.c"
 # 1,000 idle SMTP sessions need more descriptors than the usual 1,024.
 ulimit -n 8192 2>/dev/null || true
 
-work=$(mktemp -d)
-chmod 755 "$work"	# Postfix's daemons run as the postfix user
-# Each contender's folder in a block group of its own (ext4's Orlov
-# allocator spreads the sub-folders of a +T folder): on an ext4 without
-# journal a file creation skips, one by one, the inodes of its group freed
-# in the last minutes, so files deleted by an earlier run or part would
-# otherwise slow down whoever writes next.
-chattr +T "$work" 2>/dev/null || true
+top_work=$(mktemp -d)
+work=$top_work
+mounted=
 cleanup() {
 	# Postfix instances started under $work must be stopped before their
 	# queue goes away.
@@ -66,10 +64,27 @@ cleanup() {
 		LD_LIBRARY_PATH=$pfx/usr/lib/postfix \
 		    "$pfx/usr/sbin/postfix" -c "$conf" stop >/dev/null 2>&1 || true
 	done
-	rm -rf "$work"
+	if [ -n "$mounted" ]; then umount "$mounted" || true; fi
+	rm -rf "$top_work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+if [ "${BENCH_FS:-}" = loop ]; then
+	truncate -s 32G "$top_work/fs.img"
+	mkfs.ext4 -q -F "$top_work/fs.img"
+	mkdir "$top_work/fs"
+	mount -o loop "$top_work/fs.img" "$top_work/fs"
+	mounted=$top_work/fs
+	work=$top_work/fs/work
+	mkdir "$work"
+fi
+chmod 755 "$top_work" "$work"	# Postfix's daemons run as the postfix user
+# Each contender's folder in a block group of its own (ext4's Orlov
+# allocator spreads the sub-folders of a +T folder): on an ext4 without
+# journal a file creation skips, one by one, the inodes of its group freed
+# in the last minutes, so files deleted by an earlier run or part would
+# otherwise slow down whoever writes next.
+chattr +T "$work" 2>/dev/null || true
 
 quick=
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=--quick

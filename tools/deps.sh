@@ -4,7 +4,9 @@
 # names exactly what is missing and fails.
 #
 # Groups: build (compile the daemons), test (make check), bench (make bench),
-# fuzz (make fuzz).
+# fuzz (make fuzz), e2e (the end-to-end test: the real nullmailer, nginx and
+# msmtp a deployment uses; nullmailer excludes postfix, which is therefore
+# never installed - see tools/postfix-tools.sh).
 set -eu
 
 pkgs_build="gcc make pkg-config libevent-dev libgmime-3.0-dev libcjson-dev
@@ -14,6 +16,7 @@ pkgs_test="$pkgs_build libcmocka-dev python3 python3-pytest swaks curl
  apache2-utils ca-certificates openssl systemd"
 pkgs_bench="$pkgs_test python3-aiosmtpd python3-falcon gunicorn wrk"
 pkgs_fuzz="$pkgs_build clang libfuzzer-14-dev libclang-rt-14-dev"
+pkgs_e2e="nullmailer nginx msmtp openssl apache2-utils util-linux"
 
 want=""
 for g in "$@"; do
@@ -22,6 +25,7 @@ for g in "$@"; do
 	test) want="$want $pkgs_test" ;;
 	bench) want="$want $pkgs_bench" ;;
 	fuzz) want="$want $pkgs_fuzz" ;;
+	e2e) want="$want $pkgs_e2e" ;;
 	*) echo "deps.sh: unknown group '$g'" >&2; exit 64 ;;
 	esac
 done
