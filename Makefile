@@ -121,11 +121,32 @@ fuzz:
 	@tools/deps.sh build fuzz
 	@BUILD=$(BUILD) tests/fuzz/run.sh
 
+# Installed by `make install`: man pages from man/, the units with their
+# ExecStart paths made to point at SBINDIR, the documentation and the
+# examples (contrib/ keeps its name under DOCDIR).
+MANPAGES = man/postoffice.8 man/postmaster.8 man/postman.8
+
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(SBINDIR)/
-	install -m 644 systemd/*.service systemd/*.socket systemd/*.timer \
-	  $(DESTDIR)$(UNITDIR)/ 2>/dev/null || true
+	set -e; for u in systemd/*.service systemd/*.socket systemd/*.timer; do \
+	  sed 's|@SBINDIR@|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
+	done
+	install -m 644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 README.md doc/*.md $(DESTDIR)$(DOCDIR)/
+	set -e; for f in $$(find contrib -type f 2>/dev/null | sort); do \
+	  install -D -m 644 $$f $(DESTDIR)$(DOCDIR)/$$f; \
+	done
+
+.PHONY: uninstall
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(wildcard \
+	  systemd/*.service systemd/*.socket systemd/*.timer)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES)))
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build build-san

@@ -59,8 +59,8 @@ char *maildir_prefix(const char *from, char *const *rcpts, size_t n,
  * filled (also when one of them exists but is not a directory). */
 int maildir_create(const char *dir, char *err, size_t errlen);
 
-/* The backend (relay "maildir").  Creates the Maildir when it is missing;
- * NULL with err filled when that fails or host names cannot be had. */
+/* The backend (relay "maildir").  Creates the Maildir when it is missing
+ * (maildir_create); NULL with err filled when that fails. */
 struct backend *maildir_backend_new(const char *dir, char *err,
     size_t errlen);
 

@@ -1,7 +1,7 @@
 /*
  * main.c - PostMan: leases mail from PostMaster over HTTP(S), hands each
- * message to sendmail or to an SMTP server, and tells PostMaster what
- * became of it (acknowledged, or failed temporarily or permanently).
+ * message to sendmail, to an SMTP server or to a Maildir, and tells
+ * PostMaster what became of it (acknowledged, or failed temporarily or permanently).
  *
  * This file decides and logs; the modules it drives report.  See
  * doc/postman.md for the options, the log lines and the exit statuses.
@@ -22,6 +22,7 @@
 #include "postman/http.h"
 #include "postman/lease.h"
 #include "postman/lock.h"
+#include "postman/maildir.h"
 #include "postman/options.h"
 #include "postman/sendmail.h"
 #include "postman/smtp.h"
@@ -380,6 +381,14 @@ setup_backend(struct run *run, char **smtp_password)
 	char err[512];
 
 	*smtp_password = NULL;
+	if (o->maildir != NULL) {
+		if ((run->be = maildir_backend_new(o->maildir, err,
+		    sizeof(err))) == NULL) {
+			log_err("maildir: %s", err);
+			return EX_CONFIG;
+		}
+		return 0;
+	}
 	if (o->smtp == NULL) {
 		struct sendmail_opts so = { o->sendmail, o->sendmail_timeout };
 

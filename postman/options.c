@@ -17,7 +17,7 @@
 const char opts_usage[] =
 "usage: postman [options] URL\n"
 "Fetches mail from PostMaster at URL (a bare host[/path] means https://)\n"
-"and hands each message to sendmail, or to an SMTP server.\n"
+"and hands each message to sendmail, to an SMTP server or to a Maildir.\n"
 "\n"
 "PostMaster:\n"
 "  --user NAME             HTTP basic auth user\n"
@@ -43,6 +43,7 @@ const char opts_usage[] =
 "  --smtp-user NAME        SMTP AUTH user\n"
 "  --smtp-password-file F  SMTP AUTH password in F's first line\n"
 "  --smtp-timeout S        timeout of one SMTP step (60)\n"
+"  --maildir DIR           store every message in the Maildir DIR instead\n"
 "  --max-recipients N      more recipients bounce the message (1000)\n"
 "This process:\n"
 "  --lock FILE             lock file (/run/postman.lock for root,\n"
@@ -58,7 +59,7 @@ enum {
 	O_MAX_TIME, O_WATCH, O_WAIT, O_SENDMAIL, O_SENDMAIL_TIMEOUT, O_SMTP,
 	O_SMTP_CONNECTIONS, O_STARTTLS, O_SMTP_USER, O_SMTP_PASSWORD_FILE,
 	O_SMTP_TIMEOUT, O_MAX_RECIPIENTS, O_LOCK, O_LOG, O_SYSLOG, O_HELP,
-	O_VERSION
+	O_VERSION, O_MAILDIR
 };
 
 static const struct option longopts[] = {
@@ -83,6 +84,7 @@ static const struct option longopts[] = {
 	{ "smtp-user", required_argument, NULL, O_SMTP_USER },
 	{ "smtp-password-file", required_argument, NULL, O_SMTP_PASSWORD_FILE },
 	{ "smtp-timeout", required_argument, NULL, O_SMTP_TIMEOUT },
+	{ "maildir", required_argument, NULL, O_MAILDIR },
 	{ "max-recipients", required_argument, NULL, O_MAX_RECIPIENTS },
 	{ "lock", required_argument, NULL, O_LOCK },
 	{ "log", required_argument, NULL, O_LOG },
@@ -217,6 +219,11 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 				BAD("--sendmail-timeout: expected seconds in (0, 86400], not '%s'", a);
 			break;
 		case O_SMTP: o->smtp = a; break;
+		case O_MAILDIR:
+			if (*a == '\0')
+				BAD("--maildir: expected a directory, not ''");
+			o->maildir = a;
+			break;
 		case O_SMTP_CONNECTIONS:
 			if (parse_count(a, 1, 64, &o->smtp_connections) == -1)
 				BAD("--smtp-connections: expected a count in 1..64, not '%s'", a);
@@ -252,6 +259,10 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		BAD("%s: %s", argv[optind], why);
 	if (o->smtp != NULL && sendmail_set)
 		BAD("--smtp and --sendmail exclude each other");
+	if (o->maildir != NULL && sendmail_set)
+		BAD("--maildir and --sendmail exclude each other");
+	if (o->maildir != NULL && o->smtp != NULL)
+		BAD("--maildir and --smtp exclude each other");
 	if ((o->password_file != NULL || o->password != NULL) && o->user == NULL)
 		BAD("a password needs --user");
 	if (o->password_file != NULL && o->password != NULL)

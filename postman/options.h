@@ -27,6 +27,7 @@ struct postman_opts {
 	const char *sendmail;		/* /usr/sbin/sendmail */
 	double sendmail_timeout;	/* 60 */
 	const char *smtp;		/* NULL: sendmail */
+	const char *maildir;		/* NULL: sendmail or SMTP */
 	long smtp_connections;		/* 4 */
 	bool starttls;
 	const char *smtp_user;

@@ -24,6 +24,7 @@
 #include "postmaster/htpasswd.h"
 #include "postmaster/listen.h"
 #include "postmaster/queue.h"
+#include "postmaster/queuectl.h"
 #include "postmaster/server.h"
 
 #define PROG "postmaster"
@@ -74,6 +75,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: " PROG " [options]\n"
+"       " PROG " queue [-s DIR] COMMAND   (see " PROG " queue --help)\n"
 "Serves the messages in the spool over HTTP (see doc/postmaster.md).\n"
 "\n"
 "  -l, --listen ADDR        127.0.0.1:8000, [::1]:8000 or unix:/path\n"
@@ -313,6 +315,9 @@ main(int argc, char **argv)
 	char err[512];
 	int sigfd, rc;
 
+	/* "postmaster queue ..." operates the spool instead (queuectl.h). */
+	if (argc > 1 && strcmp(argv[1], "queue") == 0)
+		return queuectl_main(argc - 1, argv + 1);
 	parse_options(argc, argv, &o);
 	if (log_open(PROG, o.log_file, o.use_syslog) == -1)
 		die(EX_CANTCREAT, "%s: %s", o.log_file, strerror(errno));

@@ -78,10 +78,12 @@ void qctl_format_age(long secs, char *buf, size_t len);
  * .leased/ID.LEASE (QCTL_CLAIM_SECS), rewritten there durably with the
  * original owner and mode, then released to the queue.  A deferred message
  * is queued at once (attempts kept); a quarantined one only when it is a
- * valid message now.  *attempts_was receives the count before (or -1).
+ * valid message now.  *from receives the area it was found in,
+ * *attempts_was the count before a reset (or -1).  Requeueing a queued
+ * message is QCTL_OK with err saying so; a leased one is QCTL_REFUSED.
  */
 enum qctl_result qctl_requeue(struct spool *sp, const char *id,
-    long *attempts_was, char *err, size_t errlen);
+    enum spool_area *from, long *attempts_was, char *err, size_t errlen);
 
 /*
  * Deletes ID from whatever area holds it.  *was receives the area it was

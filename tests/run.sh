@@ -3,6 +3,9 @@
 # Unit tests are cmocka programs in $BUILD/tests (their TAP output is
 # counted); integration tests are pytest files in tests/integration that
 # start the real binaries from $BUILD.
+#
+# VALGRIND=1 runs the unit tests, and the daemons the integration tests
+# start, under valgrind memcheck: any error or definitely lost block fails.
 set -u
 BUILD=${BUILD:-build}
 export BUILD
@@ -12,9 +15,21 @@ pass=0
 fail=0
 skip=0
 
+wrap=""
+if [ "${VALGRIND:-0}" != 0 ]; then
+	command -v valgrind >/dev/null 2>&1 || {
+		echo "VALGRIND=1 needs valgrind (apt-get install valgrind)" >&2; exit 69; }
+	wrap="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite
+	    --show-leak-kinds=definite --error-exitcode=97
+	    --suppressions=tests/valgrind.supp"
+	export G_SLICE=always-malloc
+fi
+
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
-	out=$(CMOCKA_MESSAGE_OUTPUT=TAP "$t" 2>&1)
+	case "$t" in *.d) continue ;; esac
+	# shellcheck disable=SC2086
+	out=$(CMOCKA_MESSAGE_OUTPUT=TAP $wrap "$t" 2>&1)
 	rc=$?
 	p=$(printf '%s\n' "$out" | grep -c '^ok ')
 	f=$(printf '%s\n' "$out" | grep -c '^not ok ')

@@ -1,0 +1,196 @@
+"""`make run` (tools/run.sh): the whole relay on one machine.  Without a
+sendmail it delivers into a Maildir; a mail sent to its SMTP port arrives
+there, and Ctrl-C (SIGINT to the terminal's process group) or SIGTERM to
+the script stops all three daemons."""
+
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, SANITIZER_MARKS, TOP, binary, free_port
+from postman_fakes import sendmail_records
+
+pytestmark = pytest.mark.skipif(
+    not all(os.path.exists(binary(b)) for b in ("postoffice", "postmaster", "postman")),
+    reason="the three daemons are not built")
+
+READY = "Press Ctrl-C to stop."
+DAEMON_PID = re.compile(r"^(postoffice|postmaster|postman)\[(\d+)\]: ", re.M)
+
+
+def wait_until(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def assert_group_ends(pgid):
+    """Nothing started by the script is left.  A child the script did not
+    reap is the init process's to reap, a moment later: hence the wait."""
+    if wait_until(lambda: not group_alive(pgid), 5):
+        return
+    ps = subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(pgid)],
+                        capture_output=True).stdout.decode()
+    pytest.fail("processes left:\n" + ps)
+
+
+def default_sigint():
+    # A terminal's shell starts `make run` with SIGINT at its default; a
+    # test runner started in the background may have it ignored, and a
+    # shell cannot trap a signal it was started with ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class MakeRun:
+    def __init__(self, tree, http_port=None, sendmail="/nonexistent", extra_env=None):
+        self.tree = tree
+        self.spool = os.path.join(tree, "spool")
+        self.maildir = os.path.join(tree, "Maildir")
+        self.smtp_port = free_port()
+        self.http_port = http_port or free_port()
+        self.logpath = os.path.join(tree, "run.log")
+        env = dict(os.environ, BUILD=BUILD, SPOOL=self.spool, MAILDIR=self.maildir,
+                   SENDMAIL=sendmail, SMTP_PORT=str(self.smtp_port),
+                   HTTP_PORT=str(self.http_port), LOCK=os.path.join(tree, "postman.lock"))
+        env.update(extra_env or {})
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")
+        self.log = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(["sh", os.path.join(TOP, "tools", "run.sh")],
+                                     cwd=tree, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, preexec_fn=default_sigint)
+
+    def output(self):
+        self.log.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def daemon_pids(self):
+        return {name: int(pid) for name, pid in DAEMON_PID.findall(self.output())}
+
+    def kill_all(self):
+        if group_alive(self.proc.pid):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def make_run(tree):
+    runs = []
+
+    def start(**kw):
+        runs.append(MakeRun(tree, **kw))
+        return runs[-1]
+
+    yield start
+    for r in runs:
+        r.kill_all()
+
+
+def mail():
+    return (b"From: <app@example.com>\r\nTo: <you@example.com>\r\n"
+            b"Subject: first mail\r\nMessage-ID: <first@example.com>\r\n\r\n"
+            b"hello from make run\r\n")
+
+
+@pytest.mark.parametrize("how", ["sigint_to_the_group", "sigterm_to_the_script"])
+def test_make_run_delivers_into_the_maildir_and_stops_everything(make_run, how):
+    run = make_run()
+    assert wait_until(lambda: READY in run.output() or run.proc.poll() is not None, 30), \
+        run.output()
+    out = run.output()
+    assert run.proc.poll() is None, out
+    assert ("run: no sendmail on this machine (/nonexistent); PostMan delivers "
+            "into the Maildir %s\n" % run.maildir) in out
+    assert "swaks --server 127.0.0.1:%d " % run.smtp_port in out
+    assert "It arrives in %s/new/ (read it with: mutt -f %s)." % (run.maildir, run.maildir) in out
+    pids = run.daemon_pids()
+    assert sorted(pids) == ["postman", "postmaster", "postoffice"], out
+
+    with smtplib.SMTP("127.0.0.1", run.smtp_port, timeout=30) as s:
+        s.sendmail("app@example.com", ["you@example.com"], mail())
+    new = os.path.join(run.maildir, "new")
+    assert wait_until(lambda: os.path.isdir(new) and os.listdir(new), 20), run.output()
+    [name] = os.listdir(new)
+    with open(os.path.join(new, name), "rb") as f:
+        assert f.read() == (b"Return-Path: <app@example.com>\nDelivered-To: you@example.com\n"
+                            + mail().replace(b"\r\n", b"\n"))
+    assert os.listdir(os.path.join(run.maildir, "tmp")) == []
+    # acknowledged: PostMaster's spool keeps nothing
+    assert wait_until(lambda: [n for n in os.listdir(run.spool) if not n.startswith(".")]
+                      == [] and os.listdir(os.path.join(run.spool, ".leased")) == [], 10)
+
+    if how == "sigint_to_the_group":
+        os.killpg(run.proc.pid, signal.SIGINT)
+    else:
+        run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(30) == 0, run.output()
+    out = run.output()
+    assert out.rstrip().endswith("run: relay stopped; the spool is in %s/" % run.spool)
+    assert not any(alive(p) for p in pids.values()), out
+    assert_group_ends(run.proc.pid)
+    assert "postman[%d]: delivered=1 deferred=0 bounced=0" % pids["postman"] in out
+    assert not [l for l in out.splitlines() if any(m in l for m in SANITIZER_MARKS)], out
+
+
+def test_make_run_whose_port_is_taken_says_so_and_leaves_nothing_running(make_run):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        run = make_run(http_port=busy.getsockname()[1])
+        assert run.proc.wait(30) == 1, run.output()
+    out = run.output()
+    assert "run: the relay did not start (see the messages above)" in out
+    assert out.rstrip().endswith("run: relay stopped; the spool is in %s/" % run.spool)
+    assert "postman" not in run.daemon_pids()
+    assert not any(alive(p) for p in run.daemon_pids().values()), out
+    assert_group_ends(run.proc.pid)
+
+
+def test_make_run_delivers_through_the_machines_sendmail_when_there_is_one(make_run, tree):
+    sm = os.path.join(tree, "sendmail")
+    os.mkdir(sm)
+    fake = binary("helpers/fake_sendmail")
+    run = make_run(sendmail=fake, extra_env={"FAKE_SENDMAIL_DIR": sm})
+    assert wait_until(lambda: READY in run.output() or run.proc.poll() is not None, 30), \
+        run.output()
+    assert run.proc.poll() is None, run.output()
+    assert ("run: PostMan delivers through this machine's sendmail, %s\n" % fake
+            in run.output())
+    with smtplib.SMTP("127.0.0.1", run.smtp_port, timeout=30) as s:
+        s.sendmail("app@example.com", ["you@example.com"], mail())
+    assert wait_until(lambda: len(sendmail_records(sm)) == 1, 20), run.output()
+    assert sendmail_records(sm) == [([fake, "-i", "-f", "app@example.com", "--",
+                                      "you@example.com"], mail())]
+    assert not os.path.exists(run.maildir)
+    pids = run.daemon_pids()
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(30) == 0, run.output()
+    assert not any(alive(p) for p in pids.values())
+    assert_group_ends(run.proc.pid)

@@ -1,0 +1,329 @@
+"""Fault injection into PostOffice: failing system calls on the spool
+(through a preloaded shim, tests/fuzz/faultshim.c), a spool that is
+unreadable or vanishes, a client that sends one byte a second, and
+thousands of concurrent connections.  What tests/integration/
+test_postoffice_daemon.py already covers (a write failure through a file
+size limit, a full tmpfs, the idle and data-rate timeouts of a lone
+client, --max-connections) is not repeated here."""
+
+import os
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, TOP, VALGRIND, free_port, spool_messages
+from postoffice_util import (HOST, Client, envelope, greet, load, queued_id,
+                             raw_data, send_message, start, tmp_files,
+                             wait_until)
+from robust_util import record_figures
+
+MSG = b"Subject: fault\r\n\r\nbody\r\n"
+BIG = b"Subject: big\r\n\r\n" + (b"b" * 998 + b"\r\n") * 300   # spills to a file
+
+
+@pytest.fixture(scope="module")
+def shim():
+    """The fault shim, built once per run."""
+    out = os.path.join(BUILD, "robust", "faultshim.so")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    src = os.path.join(TOP, "tests", "fuzz", "faultshim.c")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", out, src, "-ldl"],
+                       check=True, timeout=60)
+    return out
+
+
+class Faults:
+    def __init__(self, tree, shim):
+        self.ctl = os.path.join(tree, "faults")
+        open(self.ctl, "w").close()
+        env = {"FAULT_CTL": self.ctl}
+        if VALGRIND:
+            # valgrind's own preload must stay first; ours follows.
+            env["LD_PRELOAD"] = shim
+        else:
+            env["LD_PRELOAD"] = shim
+            # A sanitized build wants its runtime first in the list.
+            env["ASAN_OPTIONS"] = ("detect_leaks=1:abort_on_error=0:exitcode=99:"
+                                   "verify_asan_link_order=0")
+        self.env = env
+
+    def arm(self, op, err, count, match):
+        with open(self.ctl, "w") as f:
+            f.write("%s %s %s %s\n" % (op, err, count, match))
+
+    def disarm(self):
+        open(self.ctl, "w").close()
+
+    def injected(self):
+        try:
+            with open(self.ctl + ".log") as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+
+FIGURES = {"faults_injected": 0, "fault_cases": 0}
+
+
+def count(faults):
+    FIGURES["faults_injected"] += len(faults.injected())
+    FIGURES["fault_cases"] += 1
+    record_figures("faults", **FIGURES)
+
+
+# --- disk faults at each step of the durable write -----------------------------
+
+@pytest.mark.parametrize("op,err,match,data", [
+    ("open", "EACCES", "/.tmp/", MSG),          # creating the temporary file
+    ("write", "ENOSPC", "/.tmp/", MSG),         # writing the JSON object
+    ("write", "EIO", "/.tmp/", BIG),            # writing the raw spill file
+    ("open", "EDQUOT", "/.tmp", BIG),           # creating the raw spill file
+    ("fdatasync", "EIO", "/.tmp/", MSG),        # syncing the file
+    ("rename", "EIO", "/.tmp/", MSG),           # renaming it into the queue
+    ("fsync", "EIO", "/messages", MSG),         # syncing the queue folder
+], ids=["create", "write-json", "write-spill", "create-spill", "fdatasync",
+        "rename", "fsync-folder"])
+def test_spool_fault_gets_451_and_leaves_no_file(daemons, tree, spool, shim,
+                                                  op, err, match, data):
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, "--max-size", "10M", env=faults.env)
+    faults.arm(op, err, 1, match)
+    assert send_message(port, data) == "451 4.3.0 Error: queue file write error"
+    assert len(faults.injected()) == 1, faults.injected()
+    assert spool_messages(spool) == []
+    assert tmp_files(spool) == []
+    assert "queue file write error" in d.stderr() or "queue file" in d.stderr()
+    # The fault is gone: the same message is now queued, whole.
+    qid = queued_id(send_message(port, data))
+    assert spool_messages(spool) == [qid]
+    assert raw_data(load(spool, qid)) == data
+    assert tmp_files(spool) == []
+    count(faults)
+    assert d.stop() == 0
+
+
+def test_persistent_fsync_failure_refuses_every_message(daemons, tree, spool, shim):
+    """A disk that keeps failing: every client is told 451, nothing
+    stays, and the daemon recovers when the disk does."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("fsync", "EIO", "*", "/messages")
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(send_message(port, MSG)))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert replies == ["451 4.3.0 Error: queue file write error"] * 6
+    assert spool_messages(spool) == []
+    assert tmp_files(spool) == []
+    faults.disarm()
+    queued_id(send_message(port, MSG))
+    count(faults)
+
+
+# --- the spool itself ----------------------------------------------------------
+
+def test_unreadable_spool_at_start_exits_73(tree, spool, shim):
+    faults = Faults(tree, shim)
+    faults.arm("open", "EACCES", "*", "/messages")
+    env = dict(os.environ, **faults.env)
+    r = subprocess.run([os.path.join(BUILD, "postoffice"), "-s", spool,
+                        "-l", "127.0.0.1:%d" % free_port()],
+                       capture_output=True, env=env, timeout=60)
+    assert r.returncode == 73, r.stderr
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "Permission denied" in lines[0], lines
+    count(faults)
+
+
+def test_spool_unreadable_while_running_gets_451_then_recovers(daemons, tree, spool, shim):
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("open", "EACCES", "*", "/messages")
+    assert send_message(port, MSG) == "451 4.3.0 Error: queue file write error"
+    assert send_message(port, BIG) == "451 4.3.0 Error: queue file write error"
+    faults.disarm()
+    qid = queued_id(send_message(port, MSG))
+    assert spool_messages(spool) == [qid]
+    count(faults)
+
+
+def test_vanished_spool_gets_451_and_the_daemon_lives(daemons, spool):
+    d, port = start(daemons, spool)
+    queued_id(send_message(port, MSG))
+    shutil.rmtree(spool)
+    assert send_message(port, MSG) == "451 4.3.0 Error: queue file write error"
+    assert send_message(port, BIG) == "451 4.3.0 Error: queue file write error"
+    assert d.proc.poll() is None
+    # The daemon still answers, and stops cleanly.
+    with greet(port) as c:
+        assert c.cmd("NOOP") == "250 2.0.0 Ok"
+    assert d.stop() == 0
+    FIGURES["fault_cases"] += 1
+    record_figures("faults", **FIGURES)
+
+
+# --- slow clients --------------------------------------------------------------
+
+def trickle(port, before, out, stop):
+    """Sends one byte a second after `before`; records the reply."""
+    try:
+        c = greet(port, timeout=30)
+        c.send(before)
+        for line in (b"MAIL FROM:<a@b.example>", b"RCPT TO:<c@d.example>", b"DATA"):
+            if before.endswith(b"DATA\r\n"):
+                break
+        c.sock.settimeout(1.0)
+        t0 = time.monotonic()
+        while not stop.is_set() and time.monotonic() - t0 < 60:
+            try:
+                c.send(b"x")
+            except OSError:
+                break
+            try:
+                data = c.sock.recv(4096)
+                if not data:
+                    break
+                c.buf += data
+                if b"\r\n" in c.buf:
+                    break
+            except socket.timeout:
+                continue
+        out.append((c.buf.decode("utf-8", "replace"), time.monotonic() - t0))
+        c.close()
+    except Exception as e:          # recorded for the assertion below
+        out.append((repr(e), 0))
+
+
+def test_one_byte_a_second_in_data_gets_421_and_others_are_served(daemons, spool):
+    d, port = start(daemons, spool, "--timeout", "3")
+    out, stop = [], threading.Event()
+    t = threading.Thread(target=trickle, args=(
+        port, b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n", out, stop))
+    t.start()
+    try:
+        # Meanwhile other clients are served at once.
+        qids = [queued_id(send_message(port, MSG)) for _ in range(5)]
+    finally:
+        t.join(30)
+        stop.set()
+    reply, took = out[0]
+    assert "421 4.4.2 %s Error: timeout exceeded" % HOST in reply, reply
+    assert took < 15
+    assert spool_messages(spool) == sorted(qids)
+    assert tmp_files(spool) == []
+    assert d.proc.poll() is None
+
+
+def test_one_byte_a_second_in_a_command_gets_421(daemons, spool):
+    """A command line dribbled one byte a second: the line never ends, so
+    the client must not hold its connection slot for ever."""
+    d, port = start(daemons, spool, "--timeout", "3")
+    out, stop = [], threading.Event()
+    t = threading.Thread(target=trickle, args=(port, b"NOOP", out, stop))
+    t.start()
+    t.join(40)
+    stop.set()
+    reply, took = out[0]
+    assert "421 4.4.2 %s Error: timeout exceeded" % HOST in reply, (reply, took)
+
+
+# --- many connections ----------------------------------------------------------
+
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < n:
+        pytest.skip("the file descriptor limit cannot be raised to %d" % n)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n), hard))
+    return soft, hard
+
+
+def storm(port, n, timeout):
+    """Opens n connections at once; returns (greetings, sockets)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    got = {}
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        for key, _ in sel.select(1.0):
+            s = key.fileobj
+            try:
+                data = s.recv(512)
+            except OSError as e:
+                data = ("error %s" % e).encode()
+            got[s] = data.decode("utf-8", "replace") or "closed"
+            sel.unregister(s)
+    sel.close()
+    return got, socks
+
+
+N_CONN = 5000
+
+
+def test_5000_concurrent_connections_are_served_or_get_421(daemons, spool):
+    old = raise_nofile(3 * N_CONN + 100)
+    try:
+        d, port = start(daemons, spool, "--max-connections", "3000", "--timeout", "60")
+        got, socks = storm(port, N_CONN, 60 * (5 if VALGRIND else 1))
+        served = sum(1 for g in got.values() if g.startswith("220 "))
+        busy = sum(1 for g in got.values()
+                   if g.startswith("421 4.7.0 %s Error: too many connections" % HOST))
+        other = [g for g in got.values()
+                 if not g.startswith("220 ") and not g.startswith("421 ")]
+        assert len(got) == N_CONN, "%d connections got nothing" % (N_CONN - len(got))
+        assert other == []
+        assert served == 3000 and busy == N_CONN - 3000, (served, busy)
+        # Every served session still works.
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(10)
+        sample = [s for s in socks if got.get(s, "").startswith("220 ")][::100]
+        for s in sample:
+            s.sendall(b"NOOP\r\n")
+            assert s.recv(512).startswith(b"250 ")
+        for s in socks:
+            s.close()
+        assert d.proc.poll() is None
+        assert wait_until(lambda: "disconnect" in d.stderr())
+        queued_id(send_message(port, MSG))
+        assert d.stop() == 0
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+
+
+def test_connections_beyond_the_fd_limit_do_not_break_the_listener(daemons, spool):
+    """With fewer descriptors than --max-connections allows, accept()
+    fails with EMFILE; the daemon must keep serving once descriptors are
+    free again, and must not spin or flood its log meanwhile."""
+    limit = [os.path.join(TOP, "tools", "..", "tests", "fuzz")]  # unused marker
+    wrap = ["prlimit", "--nofile=64:64", "--"]
+    d, port = start(daemons, spool, "--max-connections", "1000", wrap=wrap)
+    got, socks = storm(port, 200, 10)
+    time.sleep(2)
+    log_lines = len(d.stderr().splitlines())
+    cpu = sum(os.times()[:0]) if False else None
+    for s in socks:
+        s.close()
+    assert d.proc.poll() is None
+    assert wait_until(lambda: send_message(port, MSG).startswith("250 "), timeout=20)
+    assert log_lines < 2000, "%d log lines in 2 s" % log_lines
