@@ -54,6 +54,10 @@ COMMON_OBJ     := $(call obj,$(COMMON_SRC))
 POSTOFFICE_OBJ := $(call obj,$(POSTOFFICE_SRC))
 POSTMASTER_OBJ := $(call obj,$(POSTMASTER_SRC))
 POSTMAN_OBJ    := $(call obj,$(POSTMAN_SRC))
+# What a link takes from the prerequisites: sources and objects, not the
+# headers or the fuzz targets that dependency files add (a unit test may
+# include a fuzz target's source to replay its regression inputs).
+inputs = $(filter-out tests/fuzz/%,$(filter %.c %.o,$^))
 # The daemons' objects without main(), for unit tests and fuzz targets.
 nomain = $(filter-out %/main.o,$(1))
 
@@ -75,30 +79,30 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/postoffice: $(POSTOFFICE_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,$(PKGS_POSTOFFICE))
+	$(CC) $(LDFLAGS) -o $@ $(inputs) $(call libs,$(PKGS_POSTOFFICE))
 $(BUILD)/postmaster: $(POSTMASTER_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,$(PKGS_POSTMASTER))
+	$(CC) $(LDFLAGS) -o $@ $(inputs) $(call libs,$(PKGS_POSTMASTER))
 $(BUILD)/postman: $(POSTMAN_OBJ) $(COMMON_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,$(PKGS_POSTMAN))
+	$(CC) $(LDFLAGS) -o $@ $(inputs) $(call libs,$(PKGS_POSTMAN))
 
 # Unit tests: tests/unit/test_<daemon>_*.c link that daemon's objects,
 # tests/unit/test_common_*.c only common/.
 $(BUILD)/tests/test_common_%: tests/unit/test_common_%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(inputs) $(call libs,cmocka)
 $(BUILD)/tests/test_postoffice_%: tests/unit/test_postoffice_%.c $(call nomain,$(POSTOFFICE_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka $(PKGS_POSTOFFICE))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(inputs) $(call libs,cmocka $(PKGS_POSTOFFICE))
 $(BUILD)/tests/test_postmaster_%: tests/unit/test_postmaster_%.c $(call nomain,$(POSTMASTER_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka $(PKGS_POSTMASTER))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(inputs) $(call libs,cmocka $(PKGS_POSTMASTER))
 $(BUILD)/tests/test_postman_%: tests/unit/test_postman_%.c $(call nomain,$(POSTMAN_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,cmocka $(PKGS_POSTMAN))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(inputs) $(call libs,cmocka $(PKGS_POSTMAN))
 # Small programs the integration tests drive (a recording sendmail, ...).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(call libs,)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(inputs) $(call libs,)
 
 tests: all $(UNITS) $(HELPERS)
 

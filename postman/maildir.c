@@ -180,7 +180,8 @@ open_sub(const char *dir, const char *sub, char *err, size_t errlen)
 
 /* Moves tmp/name to new/name.  link(2) as the spec says (it never
  * replaces a file); rename(2) only where the file system has no hard
- * links. */
+ * links.  Should the unlink of the tmp/ name fail, the message is still
+ * delivered once: readers remove tmp/ files older than 36 hours. */
 static int
 publish(int tmpfd, int newfd, const char *name)
 {
@@ -279,6 +280,7 @@ maildir_deliver(struct backend *b, struct delivery *d, size_t n,
 	int tmpfd = -1, newfd = -1;
 	size_t i;
 
+	/* Nothing here stops a batch: each failure is a message's deferral. */
 	(void)err;
 	(void)errlen;
 	/* Made again for every batch: a Maildir removed or remounted while
