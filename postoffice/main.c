@@ -22,6 +22,7 @@
 #include "common/spool.h"
 #include "postoffice/commit.h"
 #include "postoffice/mime.h"
+#include "postoffice/scrub.h"
 #include "postoffice/server.h"
 #include "postoffice/smtp.h"
 
@@ -59,6 +60,9 @@ usage(FILE *f)
 "                             only; others get 554 at the greeting\n"
 "      --hostname NAME        name in the greeting (default: this host's)\n"
 "      --keep-trace-headers   keep Received:, X-Originating-IP: ...\n"
+"      --message-id-domain DOMAIN\n"
+"                             domain of a Message-ID rewritten because it\n"
+"                             names the client (default: the sender's)\n"
 "      --bare-newline POLICY  reject (default) or normalize a bare LF/CR\n"
 "      --max-size BYTES       message size limit (default 10240000)\n"
 "      --max-rcpt N           recipients per message (default 1000)\n"
@@ -116,6 +120,7 @@ enum {
 	OPT_ALLOW = 256, OPT_HOSTNAME, OPT_KEEP_TRACE, OPT_BARE, OPT_MAX_SIZE,
 	OPT_MAX_RCPT, OPT_MAX_LINE, OPT_MAX_CONN, OPT_TIMEOUT, OPT_MIN_RATE,
 	OPT_BODY_LIMIT, OPT_STOP_TIMEOUT, OPT_LOG_FILE, OPT_SYSLOG,
+	OPT_MSGID_DOMAIN,
 };
 
 static const struct option longopts[] = {
@@ -124,6 +129,7 @@ static const struct option longopts[] = {
 	{ "allow", required_argument, NULL, OPT_ALLOW },
 	{ "hostname", required_argument, NULL, OPT_HOSTNAME },
 	{ "keep-trace-headers", no_argument, NULL, OPT_KEEP_TRACE },
+	{ "message-id-domain", required_argument, NULL, OPT_MSGID_DOMAIN },
 	{ "bare-newline", required_argument, NULL, OPT_BARE },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-rcpt", required_argument, NULL, OPT_MAX_RCPT },
@@ -184,6 +190,11 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_KEEP_TRACE:
 			o->srv.keep_trace_headers = true;
+			break;
+		case OPT_MSGID_DOMAIN:
+			if (!scrub_domain_ok(optarg))
+				return usage_error("--message-id-domain %s: not a domain", optarg);
+			o->srv.msgid_domain = optarg;
 			break;
 		case OPT_BARE:
 			if (strcmp(optarg, "reject") == 0)

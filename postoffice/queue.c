@@ -16,6 +16,7 @@
 
 struct queue_msg {
 	struct spool *sp;
+	char id[SPOOL_ID_LEN + 1];
 	struct scrub scrub;
 	struct rawbuf *raw;
 	struct utf8_check utf8;
@@ -29,6 +30,9 @@ queue_msg_new(struct spool *sp, bool scrub, char *err, size_t errlen)
 	if ((qm = calloc(1, sizeof(*qm))) == NULL)
 		goto fail;
 	qm->sp = sp;
+	/* The id is made now, not at the final dot, so that the scrubber
+	 * can already write it into a rewritten Message-ID. */
+	spool_id_new(qm->id);
 	scrub_init(&qm->scrub, !scrub);
 	utf8_check_init(&qm->utf8);
 	if ((qm->raw = rawbuf_new(spool_dirfd(sp, SPOOL_TMP),
@@ -58,6 +62,21 @@ raw_sink(void *arg, const void *buf, size_t len)
 
 	utf8_check_feed(&qm->utf8, buf, len);
 	return rawbuf_write(qm->raw, buf, len);
+}
+
+const char *
+queue_msg_id(const struct queue_msg *qm)
+{
+	return qm->id;
+}
+
+int
+queue_msg_rewrite_ids(struct queue_msg *qm, const char *helo,
+    const char *domain)
+{
+	if (qm->scrub.passthrough)
+		return 0;
+	return scrub_set_msgid(&qm->scrub, helo, domain, qm->id);
 }
 
 int
@@ -97,7 +116,7 @@ queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
 		snprintf(err, errlen, "MIME decoding: out of memory");
 		goto fail;
 	}
-	spool_id_new(id);
+	memcpy(id, qm->id, sizeof(qm->id));
 	memcpy(m.id, id, sizeof(m.id));
 	message_timestamp(ts);
 	m.timestamp = ts;

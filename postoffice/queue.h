@@ -23,13 +23,24 @@ struct queue_msg *queue_msg_new(struct spool *sp, bool scrub, char *err,
 /* Discards the message.  Accepts NULL. */
 void queue_msg_free(struct queue_msg *qm);
 
+/* The message's spool id, made when the message was started (so ids are
+ * ordered by the start of DATA). */
+const char *queue_msg_id(const struct queue_msg *qm);
+/* Rewrites Message-IDs made up by the client (see scrub_set_msgid()):
+ * one whose id-right is helo becomes <ID@domain>, ID being the spool id;
+ * without a domain it is removed.  Call before the first write; does
+ * nothing when the message is not scrubbed.  0, or -1 when helo or domain
+ * cannot be used (then identifiers are left alone). */
+int queue_msg_rewrite_ids(struct queue_msg *qm, const char *helo,
+    const char *domain);
+
 /* Appends message data (already dot-unstuffed).  0, or -1 with errno. */
 int queue_msg_write(struct queue_msg *qm, const void *buf, size_t len);
 
 /* Writes the spool object for the message with envelope env from client
  * into a new temporary spool file, not yet synced, and returns it; the
- * message id is put in id and the stored data size in *size.  body_max
- * caps the "body" field (mime.h).  NULL with err filled on failure
+ * message id (queue_msg_id()) is put in id and the stored data size in
+ * *size.  body_max caps the "body" field (mime.h).  NULL with err filled on failure
  * (nothing is left behind). */
 struct spool_file *queue_msg_finish(struct queue_msg *qm,
     const struct smtp_envelope *env, const char *client, size_t body_max,

@@ -73,6 +73,12 @@ id_word_ok(const char *s, size_t max)
 	return true;
 }
 
+bool
+scrub_domain_ok(const char *s)
+{
+	return *s != '\0' && id_word_ok(s, SCRUB_DOMAIN_MAX);
+}
+
 int
 scrub_set_msgid(struct scrub *sc, const char *helo, const char *domain,
     const char *idleft)

@@ -86,6 +86,9 @@ int scrub_feed(struct scrub *sc, const void *buf, size_t len,
 int scrub_finish(struct scrub *sc, scrub_sink sink, void *arg);
 /* True when name (len octets, no colon) names a field that is removed. */
 bool scrub_field_removed(const char *name, size_t len);
+/* True when s can be the DOMAIN of a new identifier: 1 to 255 octets, no
+ * controls, blanks, "<", ">" or "@". */
+bool scrub_domain_ok(const char *s);
 /* True when name (len octets, no colon) is Message-ID or
  * Resent-Message-ID. */
 bool scrub_field_is_msgid(const char *name, size_t len);

@@ -188,15 +188,24 @@ static int
 cb_data_begin(void *arg, const struct smtp_envelope *env)
 {
 	struct conn *c = arg;
+	const char *domain, *at;
 	char err[256];
 
-	(void)env;
 	c->msg = queue_msg_new(c->srv->sp, !c->srv->cfg.keep_trace_headers,
 	    err, sizeof(err));
 	if (c->msg == NULL) {
 		log_err("queue file for %s: %s", c->client, err);
 		return -1;
 	}
+	/* A Message-ID made up by the client's mailer names the client in
+	 * its id-right; it gets one in the sender's domain (scrub.h). */
+	domain = c->srv->cfg.msgid_domain;
+	if (domain == NULL && (at = strrchr(env->mail_from, '@')) != NULL)
+		domain = at + 1;
+	if (queue_msg_rewrite_ids(c->msg, smtp_session_helo(c->sess),
+	    domain) == -1)
+		log_warn("%s: Message-ID left as it is: HELO name or domain "
+		    "unusable, client=%s", queue_msg_id(c->msg), c->client);
 	c->write_failed_logged = false;
 	c->budget = c->srv->cfg.timeout;
 	clock_gettime(CLOCK_MONOTONIC, &c->last);

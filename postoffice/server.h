@@ -25,6 +25,8 @@ struct server_config {
 	unsigned min_data_rate;		/* octets/s during DATA; 0: none */
 	size_t max_connections;		/* beyond: 421 4.7.0 at greeting */
 	bool keep_trace_headers;	/* do not scrub (scrub.h) */
+	const char *msgid_domain;	/* for rewritten Message-IDs; NULL:
+					 * the envelope sender's domain */
 	size_t body_max;		/* cap on the "body" field */
 	unsigned stop_grace;		/* seconds for transactions at stop */
 };
@@ -37,7 +39,8 @@ struct server_config {
 struct server;
 
 /* A server on base using spool sp and committer cm (all must outlive
- * it).  cfg is copied, but the allow array and hostname are referenced.
+ * it).  cfg is copied, but the allow array, hostname and msgid_domain are
+ * referenced.
  * NULL with err filled on failure. */
 struct server *server_new(struct event_base *base,
     const struct server_config *cfg, struct spool *sp, struct commit *cm,

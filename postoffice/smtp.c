@@ -48,6 +48,7 @@ struct smtp_session {
 	enum phase phase;
 	bool denied;		/* 554 greeting: only QUIT is served */
 	bool helo;		/* HELO or EHLO seen */
+	char heloname[256];	/* its first word; "" when too long */
 	struct smtp_envelope env;
 
 	/* command mode */
@@ -308,13 +309,25 @@ check_ehlo_cmd(struct smtp_session *s, const char *args)
 	return check_helo(s, args, "EHLO");
 }
 
+/* Keeps the name the client gave: the first word of the argument. */
+static void
+remember_helo(struct smtp_session *s, const char *args)
+{
+	size_t n = strcspn(args, " \t");
+
+	if (n >= sizeof(s->heloname))
+		n = 0;
+	memcpy(s->heloname, args, n);
+	s->heloname[n] = '\0';
+}
+
 /* HELO and EHLO end any transaction (RFC 5321 4.1.4). */
 static void
 proceed_helo(struct smtp_session *s, const char *args)
 {
-	(void)args;
 	envelope_reset(&s->env);
 	s->helo = true;
+	remember_helo(s, args);
 	reply(s, "250 %s", s->cfg.hostname);
 }
 
@@ -324,9 +337,9 @@ proceed_ehlo(struct smtp_session *s, const char *args)
 	char buf[512];
 	int n;
 
-	(void)args;
 	envelope_reset(&s->env);
 	s->helo = true;
+	remember_helo(s, args);
 	n = snprintf(buf, sizeof(buf),
 	    "250-%s\r\n"
 	    "250-PIPELINING\r\n"
@@ -923,6 +936,12 @@ smtp_session_in_transaction(const struct smtp_session *s)
 {
 	return s->phase == PH_DATA || s->phase == PH_WAIT ||
 	    (s->phase == PH_CMD && s->env.mail_from != NULL);
+}
+
+const char *
+smtp_session_helo(const struct smtp_session *s)
+{
+	return s->heloname;
 }
 
 bool

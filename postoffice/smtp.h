@@ -118,6 +118,9 @@ bool smtp_session_in_data(const struct smtp_session *s);
 /* True from MAIL until the transaction ends (reply to the final dot,
  * RSET, or a refused DATA). */
 bool smtp_session_in_transaction(const struct smtp_session *s);
+/* The name the client gave in its last HELO or EHLO (the argument's
+ * first word); "" before one, or when it was longer than 255 octets. */
+const char *smtp_session_helo(const struct smtp_session *s);
 /* True once the session has closed (close callback called). */
 bool smtp_session_closed(const struct smtp_session *s);
 
