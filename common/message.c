@@ -17,6 +17,7 @@
 
 #include "common/spool.h"
 #include "common/utf8.h"
+#include "common/util.h"
 
 #define CHUNK 49152	/* a multiple of 3, so base64 chunks need no carry */
 
@@ -361,37 +362,16 @@ out:
 	return rc;
 }
 
-struct membuf {
-	char *p;
-	size_t len, cap;
-};
-
 static int
-membuf_sink(void *arg, const void *buf, size_t len)
+strbuf_sink(void *arg, const void *buf, size_t len)
 {
-	struct membuf *b = arg;
-	char *np;
-
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, buf, len);
-	b->len += len;
-	b->p[b->len] = '\0';
-	return 0;
+	return strbuf_append(arg, buf, len);
 }
 
 char *
 message_encode(const struct message *m, size_t *len)
 {
-	struct membuf b = { NULL, 0, 0 };
+	struct strbuf b = { NULL, 0, 0 };
 	static unsigned char empty[1];
 	struct message copy = *m;
 
@@ -400,7 +380,7 @@ message_encode(const struct message *m, size_t *len)
 		copy.data_len = 0;
 	}
 	if (message_write_json(&copy, utf8_valid(copy.data,
-	    copy.data_len), NULL, NULL, membuf_sink, &b) == -1) {
+	    copy.data_len), NULL, NULL, strbuf_sink, &b) == -1) {
 		free(b.p);
 		return NULL;
 	}

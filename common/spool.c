@@ -16,6 +16,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 #define SPOOL_BUFSIZE 65536
 
 struct spool {
@@ -301,27 +303,9 @@ spool_file_create(struct spool *sp, const char *id, char *err, size_t errlen)
 }
 
 static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int
 file_flush(struct spool_file *f)
 {
-	if (f->used > 0 && write_all(f->fd, f->buf, f->used) == -1)
+	if (f->used > 0 && util_write_all(f->fd, f->buf, f->used) == -1)
 		return -1;
 	f->used = 0;
 	return 0;
@@ -334,7 +318,7 @@ spool_file_write(struct spool_file *f, const void *buf, size_t len)
 		if (file_flush(f) == -1)
 			return -1;
 		if (len >= sizeof(f->buf)) {
-			if (write_all(f->fd, buf, len) == -1)
+			if (util_write_all(f->fd, buf, len) == -1)
 				return -1;
 			f->size += len;
 			return 0;

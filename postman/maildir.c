@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 struct maildir {
 	struct backend base;
 	char *dir;
@@ -146,24 +148,6 @@ maildir_create(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t w;
-
-	while (len > 0) {
-		if ((w = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Opens DIR/sub as a directory, for the *at() calls and fsync. */
 static int
 open_sub(const char *dir, const char *sub, char *err, size_t errlen)
@@ -227,7 +211,7 @@ store(struct maildir *md, int tmpfd, int newfd, const struct message *m,
 		goto fail;
 	}
 	in_tmp = true;
-	if (write_all(fd, prefix, plen) == -1 || write_all(fd, body, blen) == -1) {
+	if (util_write_all(fd, prefix, plen) == -1 || util_write_all(fd, body, blen) == -1) {
 		snprintf(reason, reasonlen, "maildir: cannot write tmp/%s: %s",
 		    name, strerror(errno));
 		goto fail;

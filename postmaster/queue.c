@@ -204,22 +204,7 @@ queue_expire(struct queue *q, time_t now)
 static int
 batch_append(struct batch *b, const void *p, size_t len)
 {
-	size_t cap;
-	char *np;
-
-	if (b->len + len + 1 > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		if ((np = realloc(b->json, cap)) == NULL)
-			return -1;
-		b->json = np;
-		b->cap = cap;
-	}
-	memcpy(b->json + b->len, p, len);
-	b->len += len;
-	b->json[b->len] = '\0';
-	return 0;
+	return strbuf_append(&b->json, p, len);
 }
 
 static int
@@ -234,18 +219,17 @@ batch_free(struct batch *b)
 	if (b == NULL)
 		return;
 	free(b->ids);
-	free(b->json);
+	free(b->json.p);
 	free(b);
 }
 
 char *
 batch_take_json(struct batch *b, size_t *len)
 {
-	char *p = b->json;
+	char *p = b->json.p;
 
-	*len = b->len;
-	b->json = NULL;
-	b->len = b->cap = 0;
+	*len = b->json.len;
+	memset(&b->json, 0, sizeof(b->json));
 	return p;
 }
 
@@ -354,7 +338,7 @@ queue_claim(struct queue *q, size_t max, const char *lease, const char *prefix,
 	b->expires = spool_lease_expiry(lease);
 	if (batch_puts(b, prefix) == -1 || batch_puts(b, "[") == -1)
 		goto oom;
-	while (b->n < max && b->len < q->cfg.max_batch_bytes &&
+	while (b->n < max && b->json.len < q->cfg.max_batch_bytes &&
 	    (first = idindex_first(q->ix)) != NULL) {
 		memcpy(id, first, sizeof(id));
 		idindex_remove(q->ix, id);

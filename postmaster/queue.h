@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/spool.h"
+#include "common/util.h"
 
 /* The largest spool file served; larger ones are quarantined. */
 #define QUEUE_FILE_MAX (256UL * 1024 * 1024)
@@ -44,9 +45,7 @@ struct batch {
 	time_t expires;
 	size_t n;
 	char (*ids)[SPOOL_ID_LEN + 1];
-	char *json;		/* malloc'd, NUL-terminated; may be taken */
-	size_t len;
-	size_t cap;
+	struct strbuf json;	/* the response body; may be taken */
 };
 
 enum fail_outcome { FAIL_DEFERRED, FAIL_BOUNCED };

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 struct rawbuf {
 	int dirfd;
 	int fd;			/* -1 while in memory */
@@ -41,23 +43,6 @@ rawbuf_free(struct rawbuf *rb)
 		close(rb->fd);
 	free(rb->mem);
 	free(rb);
-}
-
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* An unnamed file in the folder.  Where O_TMPFILE is unsupported, a
@@ -92,7 +77,7 @@ spill(struct rawbuf *rb)
 {
 	if ((rb->fd = open_unnamed(rb->dirfd)) == -1)
 		return -1;
-	if (write_all(rb->fd, rb->mem, rb->size) == -1)
+	if (util_write_all(rb->fd, rb->mem, rb->size) == -1)
 		return -1;
 	free(rb->mem);
 	rb->mem = NULL;
@@ -109,7 +94,7 @@ rawbuf_write(struct rawbuf *rb, const void *buf, size_t len)
 	if (rb->fd == -1 && rb->size + len > rb->mem_max && spill(rb) == -1)
 		return -1;
 	if (rb->fd != -1) {
-		if (write_all(rb->fd, buf, len) == -1)
+		if (util_write_all(rb->fd, buf, len) == -1)
 			return -1;
 		rb->size += len;
 		return 0;

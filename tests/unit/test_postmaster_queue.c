@@ -148,8 +148,8 @@ claim_serves_oldest_first_and_quarantines_invalid_files(void **state)
 	assert_int_equal(b->n, 2);
 	assert_string_equal(b->ids[0], ID1);
 	assert_string_equal(b->ids[1], ID3);
-	assert_true(b->json[0] == '<' && b->json[1] == '[' &&
-	    b->json[b->len - 1] == '>');
+	assert_true(b->json.p[0] == '<' && b->json.p[1] == '[' &&
+	    b->json.p[b->json.len - 1] == '>');
 	assert_true(path_exists(f, ".quarantine/" ID2));
 	assert_int_equal(f->nnotes, 1);
 	assert_non_null(strstr(f->notes[0], ID2 ": status=quarantined, reason=not valid JSON"));
@@ -200,7 +200,7 @@ failures_defer_with_attempts_then_go_dead(void **state)
 		b = queue_claim(f->q, 1, lease, "", "", err, sizeof(err));
 		assert_int_equal(b->n, 1);
 		if (i > 1)
-			assert_non_null(strstr(b->json, "\"last_error\""));
+			assert_non_null(strstr(b->json.p, "\"last_error\""));
 		batch_free(b);
 		assert_int_equal(queue_fail(f->q, lease, ID1, false, "451 try later",
 		    now, &res, err, sizeof(err)), 0);

@@ -1,5 +1,6 @@
 /*
- * test_postoffice_scrub.c - removal of upstream trace header fields.
+ * test_postoffice_scrub.c - removal of upstream trace header fields and
+ * rewriting of Message-IDs that name the client.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +160,194 @@ sink_failure_is_reported(void **state)
 	assert_int_equal(scrub_feed(&sc, "To: x\r\n", 7, failing_sink, NULL), -1);
 }
 
+/* Like check(), with identifier rewriting for a client that said
+ * "HELO helo" and a new id <idleft@domain>. */
+static void
+check_ids(const char *helo, const char *domain, const char *in,
+    const char *want)
+{
+	struct scrub sc;
+	struct out o;
+	size_t i, len = strlen(in);
+
+	memset(&o, 0, sizeof(o));
+	scrub_init(&sc, false);
+	assert_int_equal(scrub_set_msgid(&sc, helo, domain, "06611c0aa834a7ac"), 0);
+	assert_int_equal(scrub_feed(&sc, in, len, sink, &o), 0);
+	assert_int_equal(scrub_finish(&sc, sink, &o), 0);
+	assert_string_equal(o.buf, want);
+
+	memset(&o, 0, sizeof(o));
+	scrub_init(&sc, false);
+	assert_int_equal(scrub_set_msgid(&sc, helo, domain, "06611c0aa834a7ac"), 0);
+	for (i = 0; i < len; i++)
+		assert_int_equal(scrub_feed(&sc, in + i, 1, sink, &o), 0);
+	assert_int_equal(scrub_finish(&sc, sink, &o), 0);
+	assert_string_equal(o.buf, want);
+}
+
+static void
+message_id_naming_the_helo_host_is_rewritten(void **state)
+{
+	(void)state;
+	/* What nullmailer-inject adds, with "me" = backend.internal. */
+	check_ids("backend.internal", "example.org",
+	    "From: a@example.org\r\n"
+	    "Message-Id: <1795622925.984531.18830.nullmailer@backend.internal>\r\n"
+	    "Subject: hi\r\n\r\nbody\r\n",
+	    "From: a@example.org\r\n"
+	    "Message-Id: <06611c0aa834a7ac@example.org>\r\n"
+	    "Subject: hi\r\n\r\nbody\r\n");
+}
+
+static void
+message_id_host_compares_case_insensitively(void **state)
+{
+	(void)state;
+	check_ids("Backend.Internal", "example.org",
+	    "MESSAGE-ID: <x@BACKEND.internal>\r\n\r\n",
+	    "MESSAGE-ID: <06611c0aa834a7ac@example.org>\r\n\r\n");
+}
+
+static void
+resent_message_id_is_rewritten_too(void **state)
+{
+	(void)state;
+	check_ids("backend.internal", "example.org",
+	    "Resent-Message-ID: <r.1@backend.internal>\r\n\r\n",
+	    "Resent-Message-ID: <06611c0aa834a7ac@example.org>\r\n\r\n");
+}
+
+static void
+folded_message_id_is_rewritten_whole(void **state)
+{
+	(void)state;
+	check_ids("backend.internal", "example.org",
+	    "Message-ID:\r\n <1.2@backend.internal>\r\nTo: c@d\r\n\r\nb",
+	    "Message-ID: <06611c0aa834a7ac@example.org>\r\nTo: c@d\r\n\r\nb");
+	/* A bare LF line end (normalized later or refused) stays one. */
+	check_ids("backend.internal", "example.org",
+	    "Message-ID: <1@backend.internal>\n\nb",
+	    "Message-ID: <06611c0aa834a7ac@example.org>\n\nb");
+	/* A message that ends in the field still gets it rewritten. */
+	check_ids("backend.internal", "example.org",
+	    "To: c@d\r\nMessage-ID: <1@backend.internal>",
+	    "To: c@d\r\nMessage-ID: <06611c0aa834a7ac@example.org>");
+}
+
+static void
+other_message_ids_are_kept_byte_for_byte(void **state)
+{
+	(void)state;
+	/* The application's own identifier, one in a subdomain of the HELO
+	 * name, one merely containing it, and a malformed one. */
+	check_ids("backend.internal", "example.org",
+	    "Message-ID: <CAF=abc@mail.example.org>\r\n"
+	    "Message-ID: <1@x.backend.internal>\r\n"
+	    "Message-ID: <backend.internal@example.org>\r\n"
+	    "Message-ID: no brackets @backend.internal\r\n"
+	    "In-Reply-To: <1@backend.internal>\r\n\r\n",
+	    "Message-ID: <CAF=abc@mail.example.org>\r\n"
+	    "Message-ID: <1@x.backend.internal>\r\n"
+	    "Message-ID: <backend.internal@example.org>\r\n"
+	    "Message-ID: no brackets @backend.internal\r\n"
+	    "In-Reply-To: <1@backend.internal>\r\n\r\n");
+}
+
+static void
+message_id_without_domain_is_removed(void **state)
+{
+	(void)state;
+	/* The null sender and no --message-id-domain. */
+	check_ids("backend.internal", NULL,
+	    "Message-ID: <1@backend.internal>\r\nTo: c@d\r\n\r\nb",
+	    "To: c@d\r\n\r\nb");
+	/* A sender in the HELO host's own domain would leak it again. */
+	check_ids("backend.internal", "BACKEND.internal",
+	    "Message-ID: <1@backend.internal>\r\nTo: c@d\r\n\r\nb",
+	    "To: c@d\r\n\r\nb");
+}
+
+static void
+overlong_message_id_passes_untouched(void **state)
+{
+	char in[SCRUB_HOLD_MAX + 200], want[SCRUB_HOLD_MAX + 200];
+	size_t n;
+
+	(void)state;
+	n = (size_t)snprintf(in, sizeof(in), "Message-ID: <");
+	memset(in + n, 'a', SCRUB_HOLD_MAX);
+	n += SCRUB_HOLD_MAX;
+	snprintf(in + n, sizeof(in) - n, "@backend.internal>\r\n\r\nb");
+	memcpy(want, in, sizeof(in));
+	check_ids("backend.internal", "example.org", in, want);
+}
+
+static void
+trace_fields_still_go_while_ids_are_rewritten(void **state)
+{
+	(void)state;
+	check_ids("backend.internal", "example.org",
+	    "Received: (nullmailer pid 7 invoked by uid 0);\r\n\tWed, 25 Nov 2026\r\n"
+	    "Message-Id: <1@backend.internal>\r\n\r\nMessage-Id: <1@backend.internal>\r\n",
+	    "Message-Id: <06611c0aa834a7ac@example.org>\r\n\r\n"
+	    "Message-Id: <1@backend.internal>\r\n");
+}
+
+static void
+without_helo_or_with_passthrough_ids_are_kept(void **state)
+{
+	struct scrub sc;
+	struct out o;
+	const char *in = "Message-ID: <1@backend.internal>\r\n\r\nb";
+
+	(void)state;
+	check_ids("", "example.org", in, in);
+	memset(&o, 0, sizeof(o));
+	scrub_init(&sc, true);
+	assert_int_equal(scrub_set_msgid(&sc, "backend.internal", "example.org",
+	    "1"), 0);
+	assert_int_equal(scrub_feed(&sc, in, strlen(in), sink, &o), 0);
+	assert_int_equal(scrub_finish(&sc, sink, &o), 0);
+	assert_string_equal(o.buf, in);
+}
+
+static void
+unusable_helo_or_domain_is_refused(void **state)
+{
+	struct scrub sc;
+	char longname[300];
+
+	(void)state;
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	scrub_init(&sc, false);
+	assert_int_equal(scrub_set_msgid(&sc, "a b", "example.org", "1"), -1);
+	assert_int_equal(scrub_set_msgid(&sc, "h", "ex<ample.org", "1"), -1);
+	assert_int_equal(scrub_set_msgid(&sc, "h", "a@b", "1"), -1);
+	assert_int_equal(scrub_set_msgid(&sc, "h", "example.org\r\n", "1"), -1);
+	assert_int_equal(scrub_set_msgid(&sc, longname, "example.org", "1"), -1);
+	assert_int_equal(scrub_set_msgid(&sc, "h", "example.org", ""), -1);
+	assert_string_equal(sc.helo, "");	/* still off */
+	assert_true(scrub_domain_ok("example.org"));
+	assert_true(scrub_domain_ok("[192.0.2.1]"));
+	assert_false(scrub_domain_ok(""));
+	assert_false(scrub_domain_ok("a b"));
+	assert_false(scrub_domain_ok(longname));
+}
+
+static void
+sink_failure_while_releasing_an_id_is_reported(void **state)
+{
+	struct scrub sc;
+	const char *in = "Message-ID: <1@h>\r\nTo: x\r\n";
+
+	(void)state;
+	scrub_init(&sc, false);
+	assert_int_equal(scrub_set_msgid(&sc, "h", "example.org", "1"), 0);
+	assert_int_equal(scrub_feed(&sc, in, strlen(in), failing_sink, NULL), -1);
+}
+
 static void
 field_removed_list(void **state)
 {
@@ -167,6 +357,10 @@ field_removed_list(void **state)
 	assert_false(scrub_field_removed("Receive", 7));
 	assert_false(scrub_field_removed("Subject", 7));
 	assert_false(scrub_field_removed("", 0));
+	assert_false(scrub_field_removed("Message-ID", 10));
+	assert_true(scrub_field_is_msgid("message-id ", 11));
+	assert_true(scrub_field_is_msgid("Resent-Message-Id", 17));
+	assert_false(scrub_field_is_msgid("Message-IDs", 11));
 }
 
 int
@@ -183,6 +377,17 @@ main(void)
 		cmocka_unit_test(passthrough_keeps_everything),
 		cmocka_unit_test(sink_failure_is_reported),
 		cmocka_unit_test(field_removed_list),
+		cmocka_unit_test(message_id_naming_the_helo_host_is_rewritten),
+		cmocka_unit_test(message_id_host_compares_case_insensitively),
+		cmocka_unit_test(resent_message_id_is_rewritten_too),
+		cmocka_unit_test(folded_message_id_is_rewritten_whole),
+		cmocka_unit_test(other_message_ids_are_kept_byte_for_byte),
+		cmocka_unit_test(message_id_without_domain_is_removed),
+		cmocka_unit_test(overlong_message_id_passes_untouched),
+		cmocka_unit_test(trace_fields_still_go_while_ids_are_rewritten),
+		cmocka_unit_test(without_helo_or_with_passthrough_ids_are_kept),
+		cmocka_unit_test(unusable_helo_or_domain_is_refused),
+		cmocka_unit_test(sink_failure_while_releasing_an_id_is_reported),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,48 @@
+/*
+ * util.c - see util.h.
+ */
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+util_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+strbuf_append(struct strbuf *b, const void *buf, size_t len)
+{
+	size_t cap;
+	char *np;
+
+	if (b->len + len + 1 > b->cap) {
+		cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL)
+			return -1;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, buf, len);
+	b->len += len;
+	b->p[b->len] = '\0';
+	return 0;
+}
