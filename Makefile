@@ -133,7 +133,7 @@ MANPAGES = man/postoffice.8 man/postmaster.8 man/postman.8
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
-	install -m 755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(BINS) contrib/msmtp-sendmail $(DESTDIR)$(SBINDIR)/
 	set -e; for u in systemd/*.service systemd/*.socket systemd/*.timer; do \
 	  sed 's|@SBINDIR@|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
 	  chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
@@ -146,7 +146,7 @@ install: all
 
 .PHONY: uninstall
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(notdir $(BINS)) msmtp-sendmail)
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(wildcard \
 	  systemd/*.service systemd/*.socket systemd/*.timer)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANPAGES)))

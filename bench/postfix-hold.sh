@@ -2,7 +2,7 @@
 # postfix-hold.sh start ROOT DIR PORT | stop ROOT DIR | count DIR
 #
 # A private Postfix instance for the benchmark, run from the tree that
-# postfix-root.sh unpacked into ROOT, with its configuration, queue and
+# tools/postfix-tools.sh unpacked into ROOT, with its configuration, queue and
 # log under DIR.  Its smtpd listens on 127.0.0.1:PORT and puts every
 # message it accepts into the hold queue, where it stays: Postfix's full
 # durable acceptance path (cleanup writes and fsyncs the queue file) with

@@ -8,15 +8,23 @@
 #   BUILD=build bench/run.sh          full run (about 15 minutes)
 #   BENCH_QUICK=1 bench/run.sh        a short run (about 2 minutes)
 #   BENCH_ONLY=smtp,memory,drain,postman   the parts to run
-#   BENCH_FS=loop                     spools on a fresh ext4 (with journal)
-#                                     in a loop-mounted image instead of
-#                                     the filesystem of the temporary folder
+#   BENCH_FS=tmp                      spools in the temporary folder's
+#                                     filesystem instead of a fresh ext4
 #
-# Needs root (Postfix's master starts as root), the Debian packages of
-# `tools/deps.sh bench`, and the postfix package's files, which it unpacks
-# under $BUILD/postfix without installing the package.  Only loopback
-# addresses are used; everything runs in a temporary folder removed at
-# the end.
+# Needs root (Postfix's master starts as root; the spools' filesystem is
+# mounted), the Debian packages of `tools/deps.sh bench`, and the postfix
+# package's files, which it unpacks under $BUILD/postfix without
+# installing the package.  Only loopback addresses are used; everything
+# runs in a temporary folder removed at the end.
+#
+# By default the spools live on a fresh ext4 (with its journal, as a mail
+# server's filesystem usually has one) made in a sparse image in the
+# temporary folder and loop-mounted: every run starts from the same state,
+# whatever the machine's own filesystem went through in the minutes
+# before (on an ext4 without journal, a file creation skips one by one the
+# inodes freed in the last minutes, so a run right after many deletions
+# writes slower).  When no loop device can be had, the temporary folder's
+# own filesystem is used, and the output says so.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,14 +40,13 @@ fi
 tools=$build/bench
 mkdir -p "$tools"
 
-# Postfix's programs, unpacked from Debian's package.
+# Postfix's programs and daemons, unpacked from Debian's package.
 pfx=$build/postfix
-if [ -x "$top/tools/postfix-tools.sh" ]; then
-	"$top/tools/postfix-tools.sh" "$pfx" >/dev/null
-fi
-if [ ! -x "$pfx/usr/sbin/smtp-source" ]; then
-	"$here/postfix-root.sh" "$pfx"
-fi
+"$top/tools/postfix-tools.sh" "$pfx" >/dev/null
+[ -x "$pfx/usr/lib/postfix/sbin/smtpd" ] || {
+	echo "bench/run.sh: no Postfix daemons under $pfx" >&2
+	exit 69
+}
 
 # The benchmark's own small programs.
 cc=${CC:-cc}
@@ -69,14 +76,19 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-if [ "${BENCH_FS:-}" = loop ]; then
-	truncate -s 32G "$top_work/fs.img"
-	mkfs.ext4 -q -F "$top_work/fs.img"
+if [ "${BENCH_FS:-loop}" = loop ]; then
 	mkdir "$top_work/fs"
-	mount -o loop "$top_work/fs.img" "$top_work/fs"
-	mounted=$top_work/fs
-	work=$top_work/fs/work
-	mkdir "$work"
+	if truncate -s 32G "$top_work/fs.img" &&
+	    mkfs.ext4 -q -F "$top_work/fs.img" &&
+	    mount -o loop "$top_work/fs.img" "$top_work/fs"; then
+		mounted=$top_work/fs
+		work=$top_work/fs/work
+		mkdir "$work"
+	else
+		echo "bench/run.sh: cannot mount a fresh ext4; the spools go" \
+		    "to $(df --output=fstype "$top_work" | tail -1)" \
+		    "in $top_work" >&2
+	fi
 fi
 chmod 755 "$top_work" "$work"	# Postfix's daemons run as the postfix user
 # Each contender's folder in a block group of its own (ext4's Orlov

@@ -46,6 +46,7 @@ def test_install_puts_each_file_in_its_place_and_nothing_else(tree):
     want = {}
     for b in BINARIES:
         want["usr/sbin/" + b] = "0o755"
+    want["usr/sbin/msmtp-sendmail"] = "0o755"
     for u in UNITS:
         want["usr/lib/systemd/system/" + u] = "0o644"
     for m in MANPAGES:

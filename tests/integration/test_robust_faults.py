@@ -73,9 +73,13 @@ class Faults:
 FIGURES = {"faults_injected": 0, "fault_cases": 0}
 
 
-def count(faults):
-    FIGURES["faults_injected"] += len(faults.injected())
+def count(faults=None, connections=0):
+    """Adds one fault scenario to the figures (with the system call
+    failures the shim injected, and the connections opened)."""
+    if faults is not None:
+        FIGURES["faults_injected"] += len(faults.injected())
     FIGURES["fault_cases"] += 1
+    FIGURES["connections"] = FIGURES.get("connections", 0) + connections
     record_figures("faults", **FIGURES)
 
 
@@ -169,13 +173,12 @@ def test_vanished_spool_gets_451_and_the_daemon_lives(daemons, spool):
     with greet(port) as c:
         assert c.cmd("NOOP") == "250 2.0.0 Ok"
     assert d.stop() == 0
-    FIGURES["fault_cases"] += 1
-    record_figures("faults", **FIGURES)
+    count()
 
 
 # --- slow clients --------------------------------------------------------------
 
-def trickle(port, before, replies, out, stop):
+def trickle(port, before, replies, out, stop, limit=60):
     """Sends `before` and reads its `replies` replies, then one byte a
     second until the server answers or closes; records (answer, seconds)."""
     try:
@@ -186,7 +189,7 @@ def trickle(port, before, replies, out, stop):
         c.sock.settimeout(1.0)
         t0 = time.monotonic()
         answer = "nothing"
-        while not stop.is_set() and time.monotonic() - t0 < 60:
+        while not stop.is_set() and time.monotonic() - t0 < limit:
             try:
                 c.send(b"x")
             except OSError:
@@ -225,16 +228,21 @@ def test_one_byte_a_second_in_data_gets_421_and_others_are_served(daemons, spool
     assert spool_messages(spool) == sorted(qids)
     assert tmp_files(spool) == []
     assert d.proc.poll() is None
+    count()
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect: in command mode every read restarts the --timeout "
+    "clock, so a client dribbling one byte a second keeps its slot for "
+    "ever (postoffice/server.c conn_set_timeouts)"))
 def test_one_byte_a_second_in_a_command_gets_421(daemons, spool):
     """A command line dribbled one byte a second: the line never ends, so
     the client must not hold its connection slot for ever."""
     d, port = start(daemons, spool, "--timeout", "3")
     out, stop = [], threading.Event()
-    t = threading.Thread(target=trickle, args=(port, b"NOOP", 0, out, stop))
+    t = threading.Thread(target=trickle, args=(port, b"NOOP", 0, out, stop, 15))
     t.start()
-    t.join(40)
+    t.join(30)
     stop.set()
     reply, took = out[0]
     assert reply == "421 4.4.2 %s Error: timeout exceeded" % HOST, (reply, took)
@@ -250,31 +258,38 @@ def raise_nofile(n):
     return soft, hard
 
 
-def storm(port, n, timeout):
-    """Opens n connections at once; returns (greetings, sockets)."""
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        socks.append(s)
+def storm(port, n, timeout, wave=500):
+    """Opens n connections that all stay open, in waves of `wave` so that
+    the kernel's accept queue (511) is not overrun: past it the kernel
+    drops handshakes the client believes complete, which would test the
+    kernel rather than the daemon.  Returns ({socket: first reply}, all
+    sockets)."""
+    socks, got = [], {}
     sel = selectors.DefaultSelector()
-    for s in socks:
-        sel.register(s, selectors.EVENT_READ)
-    got = {}
     deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        for key, _ in sel.select(1.0):
-            s = key.fileobj
+    while len(socks) < n:
+        batch = []
+        for _ in range(min(wave, n - len(socks))):
+            s = socket.socket()
+            s.setblocking(False)
             try:
-                data = s.recv(512)
-            except OSError as e:
-                data = ("error %s" % e).encode()
-            got[s] = data.decode("utf-8", "replace") or "closed"
-            sel.unregister(s)
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            sel.register(s, selectors.EVENT_READ)
+            batch.append(s)
+        socks += batch
+        while len(got) < len(socks) and time.monotonic() < deadline:
+            for key, _ in sel.select(1.0):
+                s = key.fileobj
+                try:
+                    data = s.recv(512)
+                except OSError as e:
+                    data = ("error %s" % e).encode()
+                got[s] = data.decode("utf-8", "replace") or "closed"
+                sel.unregister(s)
+        if len(got) < len(socks):
+            break
     sel.close()
     return got, socks
 
@@ -309,23 +324,29 @@ def test_5000_concurrent_connections_are_served_or_get_421(daemons, spool):
         assert wait_until(lambda: "disconnect" in d.stderr())
         queued_id(send_message(port, MSG))
         assert d.stop() == 0
+        count(connections=N_CONN)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, old)
 
 
-def test_connections_beyond_the_fd_limit_do_not_break_the_listener(daemons, spool):
+@pytest.mark.xfail(strict=True, reason=(
+    "known defect: no accept error callback, so on EMFILE libevent retries "
+    "accept() at once, spinning and logging 'Error from accept() call' "
+    "about a million times a second (postoffice/server.c server_listen)"))
+def test_connections_beyond_the_fd_limit_do_not_flood_the_log(daemons, spool):
     """With fewer descriptors than --max-connections allows, accept()
     fails with EMFILE; the daemon must keep serving once descriptors are
     free again, and must not spin or flood its log meanwhile."""
-    limit = [os.path.join(TOP, "tools", "..", "tests", "fuzz")]  # unused marker
     wrap = ["prlimit", "--nofile=64:64", "--"]
     d, port = start(daemons, spool, "--max-connections", "1000", wrap=wrap)
-    got, socks = storm(port, 200, 10)
-    time.sleep(2)
-    log_lines = len(d.stderr().splitlines())
-    cpu = sum(os.times()[:0]) if False else None
+    got, socks = storm(port, 100, 5, wave=100)
+    time.sleep(0.5)
     for s in socks:
         s.close()
     assert d.proc.poll() is None
+    # Once descriptors are free again, mail flows.
     assert wait_until(lambda: send_message(port, MSG).startswith("250 "), timeout=20)
-    assert log_lines < 2000, "%d log lines in 2 s" % log_lines
+    d.stop()
+    with open(d.logpath, "rb") as f:
+        accept_errors = f.read().count(b"accept")
+    assert accept_errors < 100, "%d accept errors logged in 0.5 s" % accept_errors
