@@ -31,8 +31,14 @@
 
 struct listener {
 	struct evconnlistener *lev;
+	struct event *resume;		/* re-enables accepting after EMFILE */
+	char name[80];
 	struct listener *next;
 };
+
+/* How long accepting pauses when accept() fails for want of descriptors
+ * or memory: retrying at once would spin (nginx waits 500 ms too). */
+#define ACCEPT_PAUSE_MS 500
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
@@ -46,6 +52,9 @@ struct conn {
 	bool committing;		/* a commit job refers to us */
 	bool counted;			/* counts against max_connections */
 	bool write_failed_logged;
+	/* Outside DATA: a command line must be complete by this time, so a
+	 * client dribbling one byte at a time cannot hold its slot. */
+	struct timespec deadline;
 	/* the minimum data rate (Postfix smtpd_min_data_rate) */
 	double budget;			/* seconds left for the next read */
 	struct timespec last;
@@ -149,17 +158,44 @@ elapsed(struct timespec *since)
 	return d;
 }
 
-/* The read timeout is the idle timeout, except during DATA with a
- * minimum rate: there each read spends the time it waited and earns
- * octets/rate seconds, never more than the idle timeout. */
+/* A new command may take the whole idle timeout. */
+static void
+command_clock_start(struct conn *c)
+{
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += c->srv->cfg.timeout;
+}
+
+/* Seconds left to finish the current command line. */
+static double
+command_time_left(const struct conn *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (c->deadline.tv_sec - now.tv_sec) +
+	    (c->deadline.tv_nsec - now.tv_nsec) / 1e9;
+}
+
+/* Outside DATA the read timeout is what is left of the time for the
+ * current command line: the clock restarts with each command, not with
+ * each read (Postfix counts smtpd_timeout per read; a line of 512 octets
+ * a second apart would then hold a connection for eight minutes).
+ * During DATA with a minimum rate, each read spends the time it waited
+ * and earns octets/rate seconds, never more than the idle timeout;
+ * without a rate, the idle timeout applies to each read. */
 static void
 conn_set_timeouts(struct conn *c)
 {
 	struct timeval rtv, wtv;
 	double t = c->srv->cfg.timeout;
 
-	if (smtp_session_in_data(c->sess) && c->srv->cfg.min_data_rate > 0)
-		t = c->budget > 0.001 ? c->budget : 0.001;
+	if (!smtp_session_in_data(c->sess))
+		t = command_time_left(c);
+	else if (c->srv->cfg.min_data_rate > 0)
+		t = c->budget;
+	if (t < 0.001)
+		t = 0.001;
 	rtv.tv_sec = (time_t)t;
 	rtv.tv_usec = (suseconds_t)((t - (double)rtv.tv_sec) * 1e6);
 	wtv.tv_sec = c->srv->cfg.timeout;
@@ -177,6 +213,7 @@ cb_reply(void *arg, const char *buf, size_t len)
 
 	if (c->bev == NULL)
 		return;
+	command_clock_start(c);		/* a reply ends a command */
 	bufferevent_write(c->bev, buf, len);
 	/* Refusals are logged, one line each, like Postfix's "reject:". */
 	if (len > 2 && (buf[0] == '4' || buf[0] == '5'))
@@ -332,7 +369,6 @@ conn_pump(struct conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer_iovec v;
 	size_t n;
-	bool in_data;
 
 	for (;;) {
 		if (smtp_session_closed(c->sess) || smtp_session_waiting(c->sess))
@@ -343,11 +379,8 @@ conn_pump(struct conn *c)
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
-		in_data = smtp_session_in_data(c->sess);
 		n = smtp_session_feed(c->sess, v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
-		if (in_data != smtp_session_in_data(c->sess))
-			conn_set_timeouts(c);
 		if (n < v.iov_len)
 			break;
 	}
@@ -361,6 +394,7 @@ conn_pump(struct conn *c)
 		bufferevent_disable(c->bev, EV_READ);
 	else
 		bufferevent_enable(c->bev, EV_READ);
+	conn_set_timeouts(c);
 }
 
 static void
@@ -380,7 +414,10 @@ conn_read(struct bufferevent *bev, void *arg)
 			conn_finish(c);
 			return;
 		}
-		conn_set_timeouts(c);
+	} else if (!smtp_session_in_data(c->sess) && command_time_left(c) <= 0) {
+		smtp_session_timeout(c->sess);
+		conn_finish(c);
+		return;
 	}
 	conn_pump(c);
 }
@@ -475,6 +512,7 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	log_info("connect from %s", c->client);
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	command_clock_start(c);
 	conn_set_timeouts(c);
 	smtp_session_start(c->sess, how);
 	if (smtp_session_closed(c->sess)) {
@@ -513,6 +551,7 @@ close_listeners(struct server *srv)
 	while ((l = srv->listeners) != NULL) {
 		srv->listeners = l->next;
 		evconnlistener_free(l->lev);
+		event_free(l->resume);
 		free(l);
 	}
 }
@@ -531,6 +570,39 @@ server_free(struct server *srv)
 	if (srv->grace != NULL)
 		event_free(srv->grace);
 	free(srv);
+}
+
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(l->lev);
+}
+
+/* accept() failed.  Out of descriptors or memory: say so once and pause
+ * this listener, so that clients wait in the backlog instead of the
+ * daemon spinning; the connections already open carry on. */
+static void
+accept_failed(struct evconnlistener *lev, void *arg)
+{
+	struct server *srv = arg;
+	struct listener *l;
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	int e = EVUTIL_SOCKET_ERROR();
+
+	if (e == EINTR || e == EAGAIN || e == ECONNABORTED)
+		return;
+	for (l = srv->listeners; l != NULL && l->lev != lev; l = l->next)
+		;
+	if (l == NULL)
+		return;
+	log_warn("accept on %s: %s; pausing %d ms", l->name, strerror(e),
+	    ACCEPT_PAUSE_MS);
+	evconnlistener_disable(lev);
+	evtimer_add(l->resume, &tv);
 }
 
 int
@@ -565,6 +637,16 @@ server_listen(struct server *srv, const struct sockaddr *sa, socklen_t salen,
 		errno = saved;
 		return -1;
 	}
+	snprintf(l->name, sizeof(l->name), "%s%s%s:%d",
+	    sa->sa_family == AF_INET6 ? "[" : "", host,
+	    sa->sa_family == AF_INET6 ? "]" : "", port);
+	if ((l->resume = evtimer_new(srv->base, accept_resume, l)) == NULL) {
+		evconnlistener_free(l->lev);
+		free(l);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	evconnlistener_set_error_cb(l->lev, accept_failed);
 	l->next = srv->listeners;
 	srv->listeners = l;
 	return 0;
