@@ -337,6 +337,18 @@ spool_file_size(const struct spool_file *f)
 }
 
 int
+spool_file_start_sync(struct spool_file *f)
+{
+	if (file_flush(f) == -1)
+		return -1;
+	/* Unsupported by the filesystem: the later fdatasync does it all. */
+	if (sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE) == -1 &&
+	    errno != EINVAL && errno != ENOSYS && errno != ESPIPE)
+		return -1;
+	return 0;
+}
+
+int
 spool_file_sync(struct spool_file *f)
 {
 	if (file_flush(f) == -1)

@@ -52,7 +52,19 @@ commit_group(struct commit *c, struct job *group)
 	int dfd = spool_dirfd(c->sp, SPOOL_QUEUE);
 	bool any = false;
 
+	/* Start every file's write-back first, so that the fdatasyncs below
+	 * mostly wait for I/O already under way and share journal commits
+	 * instead of paying one each. */
 	for (j = group; j != NULL; j = j->next) {
+		if (spool_file_start_sync(j->f) == -1) {
+			set_err(j, "write");
+			spool_file_abort(j->f);
+			j->f = NULL;
+		}
+	}
+	for (j = group; j != NULL; j = j->next) {
+		if (j->f == NULL)
+			continue;
 		if (spool_file_sync(j->f) == -1) {
 			set_err(j, "fdatasync");
 			spool_file_abort(j->f);
