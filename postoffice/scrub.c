@@ -246,6 +246,18 @@ scrub_feed(struct scrub *sc, const void *buf, size_t len, scrub_sink sink,
 					return -1;
 				break;	/* the colon is handled there */
 			}
+			if (sc->namelen == sizeof(sc->name) &&
+			    (*p == ' ' || *p == '\t') &&
+			    scrub_field_removed(sc->name, sc->namelen)) {
+				/* A trace field's name padded with more blanks
+				 * than the buffer holds: whatever follows, the
+				 * line goes, or the padding would smuggle the
+				 * field past us. */
+				sc->namelen = 0;
+				sc->dropping = true;
+				sc->state = SCRUB_DROP;
+				break;
+			}
 			if (*p == '\n' || sc->namelen == sizeof(sc->name)) {
 				/* Not a field we remove (no colon, or a
 				 * name longer than any of ours). */

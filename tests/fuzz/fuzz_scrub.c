@@ -1,14 +1,14 @@
 /*
  * fuzz_scrub.c - the trace-header scrubber on arbitrary messages.
  *
- * Input: byte 0 chooses passthrough and the split, the rest is the
- * message.  Properties checked:
- *   - the output is never longer than the input, and with passthrough it
- *     is the input;
+ * Input: byte 0 chooses passthrough, identifier rewriting (scrub_set_msgid)
+ * and the split, the rest is the message.  Properties checked:
+ *   - with passthrough the output is the input; without identifier
+ *     rewriting it is never longer than the input;
  *   - the output does not depend on how the input is split (whole, and
  *     in chunks of 1..16 octets);
- *   - the output is the input with whole lines removed (lines end at
- *     LF), in order;
+ *   - without identifier rewriting, the output is the input with whole
+ *     lines removed (lines end at LF), in order;
  *   - in the header section of the output (up to the first line that
  *     starts with CR or LF) no field is named Received, X-Originating-IP,
  *     X-PHP-Originating-Script or X-PHP-Script, with any case and blanks
@@ -41,7 +41,7 @@ fz_scrub_sink(void *arg, const void *buf, size_t len)
 }
 
 static void
-fz_scrub_run(const uint8_t *data, size_t size, bool passthrough,
+fz_scrub_run(const uint8_t *data, size_t size, bool passthrough, int msgid,
     size_t chunk, struct fz_buf *out)
 {
 	struct scrub sc;
@@ -49,6 +49,10 @@ fz_scrub_run(const uint8_t *data, size_t size, bool passthrough,
 	unsigned char *copy;
 
 	scrub_init(&sc, passthrough);
+	/* Identifier rewriting: replaced (1) or removed (2). */
+	if (msgid)
+		FUZZ_CHECK(scrub_set_msgid(&sc, "backend.internal",
+		    msgid == 1 ? "relay.example" : NULL, "fuzz0123") == 0);
 	while (off < size) {
 		n = chunk == 0 || chunk > size - off ? size - off : chunk;
 		copy = malloc(n);
@@ -96,31 +100,39 @@ fuzz_scrub(const uint8_t *data, size_t size)
 {
 	struct fz_buf whole, split;
 	bool passthrough;
+	int msgid;
 	size_t chunk, i, o, li, lo;
 
 	if (size < 1)
 		return 0;
 	passthrough = (data[0] & 0x80) != 0;
+	msgid = (data[0] >> 5) & 3;
+	if (msgid == 3)
+		msgid = 0;
 	chunk = (data[0] & 0x0f) + 1;
 	data++;
 	size--;
 
-	whole.cap = split.cap = size;
+	/* A rewritten identifier may be longer than the one it replaces:
+	 * at most the new id per identifier field, one per line. */
+	whole.cap = split.cap = msgid ? size * 2 + 4096 : size;
 	whole.len = split.len = 0;
-	whole.p = malloc(size + 1);
-	split.p = malloc(size + 1);
+	whole.p = malloc(whole.cap + 1);
+	split.p = malloc(split.cap + 1);
 	FUZZ_CHECK(whole.p != NULL && split.p != NULL);
-	fz_scrub_run(data, size, passthrough, 0, &whole);
-	fz_scrub_run(data, size, passthrough, chunk, &split);
+	fz_scrub_run(data, size, passthrough, msgid, 0, &whole);
+	fz_scrub_run(data, size, passthrough, msgid, chunk, &split);
 
-	FUZZ_CHECK(whole.len <= size);
 	FUZZ_CHECK(whole.len == split.len &&
 	    memcmp(whole.p, split.p, whole.len) == 0);
 	if (passthrough)
 		FUZZ_CHECK(whole.len == size && memcmp(whole.p, data, size) == 0);
+	if (!msgid)
+		FUZZ_CHECK(whole.len <= size);
 
-	/* Whole lines removed, in order: match output lines greedily. */
-	for (i = 0, o = 0; o < whole.len; ) {
+	/* Whole lines removed, in order: match output lines greedily
+	 * (identifier rewriting changes lines, so not with it). */
+	for (i = 0, o = 0; !msgid && o < whole.len; ) {
 		lo = fz_line_len(whole.p + o, whole.len - o);
 		for (;;) {
 			FUZZ_CHECK(i < size);

@@ -363,6 +363,24 @@ field_removed_list(void **state)
 	assert_false(scrub_field_is_msgid("Message-IDs", 11));
 }
 
+/* Blanks before the colon are obsolete syntax (RFC 5322 4.5.3); padding a
+ * trace field's name past the scrubber's name buffer must not let it
+ * through. */
+static void
+trace_field_padded_past_the_name_buffer_is_removed(void **state)
+{
+	char in[512], want[64];
+
+	(void)state;
+	snprintf(in, sizeof(in), "Received%s: from backend.internal\r\n"
+	    "\tby relay\r\nSubject: x\r\n\r\nbody\r\n",
+	    "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t"
+	    "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t"
+	    "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t");
+	snprintf(want, sizeof(want), "Subject: x\r\n\r\nbody\r\n");
+	check(in, want);
+}
+
 int
 main(void)
 {
@@ -388,6 +406,7 @@ main(void)
 		cmocka_unit_test(without_helo_or_with_passthrough_ids_are_kept),
 		cmocka_unit_test(unusable_helo_or_domain_is_refused),
 		cmocka_unit_test(sink_failure_while_releasing_an_id_is_reported),
+		cmocka_unit_test(trace_field_padded_past_the_name_buffer_is_removed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
