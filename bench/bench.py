@@ -83,9 +83,14 @@ def ratio(a, b):
 
 
 def kv(line):
-    """key=value pairs of a benchtool result line."""
-    return {k: float(v) if re.match(r"^[0-9.]+$", v) else v
-            for k, v in re.findall(r"(\w+)=(\S+)", line)}
+    """key=value pairs of a benchtool result line, numbers as floats."""
+    out = {}
+    for k, v in re.findall(r"(\w+)=(\S+)", line):
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+    return out
 
 
 def cpu_ticks(pid):
@@ -458,6 +463,7 @@ class Bench:
             idle.wait(timeout=30)
             say("RSS idle: %.1f MiB; with %s: %.1f MiB (target <= 32 MiB)" % (
                 base / 1024, line.strip().replace("ready ", ""), rss / 1024))
+            self.mem_idle = (rss / 1024, kv(line).get("sessions", 0))
         finally:
             d.stop()
         d = self._start_po(po, port, spool, "mem2")
@@ -472,6 +478,7 @@ class Bench:
                 "%.1f MiB after: growth %.1f MiB (%s; %d file spooled)" % (
                     before / 1024, peak / 1024, after / 1024,
                     (peak - before) / 1024, out.strip(), len(stored)))
+            self.mem_big = ((peak - before) / 1024, len(stored))
         finally:
             d.stop()
         say()
@@ -792,6 +799,9 @@ class Bench:
             "max %.1f ms, %d of %d delivered (target p99 <= 1000 ms)" % (
                 count, out["p50_ms"], out["p99_ms"], out["max_ms"],
                 out["delivered"], count))
+        say("(acceptance is when the client has read the 250; a message "
+            "is in the queue from its rename, just before the fsync of the "
+            "folder and the 250, so the shortest delays can be negative)")
         self.watch_summary = out
         say()
 
@@ -814,6 +824,16 @@ class Bench:
                         ratio(a, m[pf]), "met" if a >= 2 * m[pf] else
                         "MISSED", ratio(a, m[orig]),
                         "met" if a > m[orig] else "MISSED"))
+        idle = getattr(self, "mem_idle", None)
+        if idle:
+            say("RSS with %d idle sessions %.1f MiB (<= 32 MiB: %s)" % (
+                idle[1], idle[0], "met" if idle[0] <= 32 and idle[1] >= 1000
+                else "MISSED"))
+        big = getattr(self, "mem_big", None)
+        if big:
+            say("RSS growth receiving 50 MiB %.1f MiB (far below 50 MiB, "
+                "< 10 MiB: %s)" % (big[0], "met" if big[0] < 10 and
+                                   big[1] == 1 else "MISSED"))
         for row in getattr(self, "smtp_cpu", []):
             if row[5] != "n/a":
                 b, a = float(row[4]), float(row[3])
@@ -825,7 +845,9 @@ class Bench:
                 self, "drain_summary", []):
             if legacy is None:
                 continue
-            line = "drain %3d KiB depth %6d: " % (size // 1024, depth)
+            line = "drain %3d KiB depth %6d%s: " % (
+                size // 1024, depth, "*" if size > 2048 and depth > 100
+                else "")
             if original:
                 line += "PostMaster/original %s (>= 5x: %s), " % (
                     ratio(legacy, original),

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BUILD, TOP, binary, spool_messages
+from conftest import BUILD, binary, spool_messages
 
 SPOOL_AREAS = (".tmp", ".leased", ".deferred", ".dead", ".quarantine")
 

@@ -32,6 +32,14 @@ def seed_spool(spool, n):
     return ids
 
 
+def where(spool, ids):
+    """The spool files whose names start with one of ids."""
+    out = []
+    for root, _, files in os.walk(spool):
+        out += [os.path.join(root, f) for f in files if f[:32] in ids]
+    return out
+
+
 def start_postmaster(daemons, spool, port):
     d = daemons([binary("postmaster"), "-s", spool, "-l", "127.0.0.1:%d" % port,
                  "--lease-time", str(LEASE_TIME), "--batch", "20"], name="postmaster")
@@ -58,7 +66,8 @@ class LeaseClient:
         self.port = port
         self.rnd = random.Random(seed)
         self.lock = threading.Lock()
-        self.acked = set()
+        self.acked = set()          # the ack was answered 200
+        self.ack_sent = set()       # an ack was sent, answered or not
         self.served_after_ack = []
         self.served = 0
         self.content_errors = []
@@ -78,6 +87,8 @@ class LeaseClient:
                 self.content_errors.append(m["id"])
             if not ack_all and self.rnd.random() < 0.3:
                 continue            # left to expire
+            with self.lock:
+                self.ack_sent.add(m["id"])
             st, _ = post(self.port, "/leases/%s/%s/ack" % (obj["lease"], m["id"]))
             if st == 200:
                 with self.lock:
@@ -121,6 +132,7 @@ def test_postmaster_sigkill_mid_lease_loses_nothing(daemons, spool):
     # Drain: what was left leased comes back at expiry; take it all.
     drain = LeaseClient(port, 0)
     drain.acked = set().union(*(c.acked for c in clients))
+    drain.ack_sent = set().union(*(c.ack_sent for c in clients))
     deadline = time.monotonic() + 10 * LEASE_TIME + 30
     while time.monotonic() < deadline:
         if drain.one_batch(ack_all=True) == 0:
@@ -129,10 +141,18 @@ def test_postmaster_sigkill_mid_lease_loses_nothing(daemons, spool):
             time.sleep(0.2)
     assert d.stop() == 0
     acked = drain.acked
+    # A message is gone from the spool only when its client asked for
+    # that: an ack whose answer was lost in the kill counts (the client
+    # had delivered it; PostMan would have too).
+    vanished = sorted(set(ids) - drain.ack_sent)
+    assert vanished == [], "gone without an ack: %d, e.g. %r, found at %r" % (
+        len(vanished), vanished[:5], where(spool, vanished[:5]))
+    unanswered = drain.ack_sent - acked
     served_after_ack = drain.served_after_ack + sum((c.served_after_ack for c in clients), [])
     content_errors = drain.content_errors + sum((c.content_errors for c in clients), [])
-    lost = sorted(set(ids) - acked)
-    assert lost == [], "never delivered: %d, e.g. %r" % (len(lost), lost[:5])
+    lost = sorted(set(ids) - acked - unanswered)
+    assert lost == [], "never delivered: %d, e.g. %r, found at %r" % (
+        len(lost), lost[:5], where(spool, lost[:5]))
     assert served_after_ack == [], "acknowledged, then served again: %r" % served_after_ack[:5]
     assert content_errors == []
     assert spool_messages(spool) == []
@@ -142,6 +162,7 @@ def test_postmaster_sigkill_mid_lease_loses_nothing(daemons, spool):
     served = drain.served + sum(c.served for c in clients)
     record_figures("crash_postmaster", kills=kills, messages=len(ids), served=served,
                    redelivered=served - len(ids), lost=len(lost),
+                   ack_answer_lost=len(unanswered),
                    seconds=round(time.monotonic() - t0, 1))
 
 
