@@ -390,7 +390,8 @@ setup_backend(struct run *run, char **smtp_password)
 		return 0;
 	}
 	if (o->smtp == NULL) {
-		struct sendmail_opts so = { o->sendmail, o->sendmail_timeout };
+		struct sendmail_opts so = { o->sendmail, o->sendmail_timeout,
+		    o->sendmail_parallel };
 
 		if ((run->be = sendmail_backend_new(&so, err, sizeof(err))) == NULL) {
 			log_err("sendmail: %s", err);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "postman/sendmail.h"
 #include "postman/url.h"
 
 const char opts_usage[] =
@@ -37,6 +38,7 @@ const char opts_usage[] =
 "Delivery:\n"
 "  --sendmail PATH         sendmail program (/usr/sbin/sendmail)\n"
 "  --sendmail-timeout S    time for sendmail per message (60)\n"
+"  --sendmail-parallel N   sendmails running at once (2)\n"
 "  --smtp HOST[:PORT]      deliver over SMTP instead (port 25)\n"
 "  --smtp-connections N    parallel SMTP sessions per batch (4)\n"
 "  --starttls              require STARTTLS\n"
@@ -59,7 +61,7 @@ enum {
 	O_MAX_TIME, O_WATCH, O_WAIT, O_SENDMAIL, O_SENDMAIL_TIMEOUT, O_SMTP,
 	O_SMTP_CONNECTIONS, O_STARTTLS, O_SMTP_USER, O_SMTP_PASSWORD_FILE,
 	O_SMTP_TIMEOUT, O_MAX_RECIPIENTS, O_LOCK, O_LOG, O_SYSLOG, O_HELP,
-	O_VERSION, O_MAILDIR
+	O_VERSION, O_MAILDIR, O_SENDMAIL_PARALLEL
 };
 
 static const struct option longopts[] = {
@@ -78,6 +80,7 @@ static const struct option longopts[] = {
 	{ "wait", required_argument, NULL, O_WAIT },
 	{ "sendmail", required_argument, NULL, O_SENDMAIL },
 	{ "sendmail-timeout", required_argument, NULL, O_SENDMAIL_TIMEOUT },
+	{ "sendmail-parallel", required_argument, NULL, O_SENDMAIL_PARALLEL },
 	{ "smtp", required_argument, NULL, O_SMTP },
 	{ "smtp-connections", required_argument, NULL, O_SMTP_CONNECTIONS },
 	{ "starttls", no_argument, NULL, O_STARTTLS },
@@ -157,6 +160,7 @@ defaults(struct postman_opts *o)
 	o->wait = -1;
 	o->sendmail = "/usr/sbin/sendmail";
 	o->sendmail_timeout = 60;
+	o->sendmail_parallel = 2;
 	o->smtp_connections = 4;
 	o->smtp_timeout = 60;
 	o->max_recipients = 1000;
@@ -169,7 +173,7 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
     size_t errlen)
 {
 	char why[256];
-	bool sendmail_set = false, smtp_only = false;
+	bool sendmail_set = false, smtp_only = false, parallel_set = false;
 	int c;
 
 	defaults(o);
@@ -218,6 +222,13 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 			if (parse_seconds(a, 0.001, 86400, &o->sendmail_timeout) == -1)
 				BAD("--sendmail-timeout: expected seconds in (0, 86400], not '%s'", a);
 			break;
+		case O_SENDMAIL_PARALLEL:
+			if (parse_count(a, 1, SENDMAIL_PARALLEL_MAX,
+			    &o->sendmail_parallel) == -1)
+				BAD("--sendmail-parallel: expected a count in 1..%d, not '%s'",
+				    SENDMAIL_PARALLEL_MAX, a);
+			parallel_set = true;
+			break;
 		case O_SMTP: o->smtp = a; break;
 		case O_MAILDIR:
 			if (*a == '\0')
@@ -263,6 +274,8 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		BAD("--maildir and --sendmail exclude each other");
 	if (o->maildir != NULL && o->smtp != NULL)
 		BAD("--maildir and --smtp exclude each other");
+	if (parallel_set && (o->smtp != NULL || o->maildir != NULL))
+		BAD("--sendmail-parallel needs delivery through sendmail");
 	if ((o->password_file != NULL || o->password != NULL) && o->user == NULL)
 		BAD("a password needs --user");
 	if (o->password_file != NULL && o->password != NULL)

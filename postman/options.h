@@ -26,6 +26,7 @@ struct postman_opts {
 	/* delivery */
 	const char *sendmail;		/* /usr/sbin/sendmail */
 	double sendmail_timeout;	/* 60 */
+	long sendmail_parallel;		/* 2 */
 	const char *smtp;		/* NULL: sendmail */
 	const char *maildir;		/* NULL: sendmail or SMTP */
 	long smtp_connections;		/* 4 */

@@ -14,9 +14,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -26,6 +28,8 @@
 #include "common/addr.h"
 
 #define OUTPUT_MAX 4096		/* what we keep of sendmail's output */
+#define PIPE_DEFAULT 65536	/* a pipe's capacity on Linux */
+#define PIPE_WANT_MAX (1 << 20)	/* /proc/sys/fs/pipe-max-size's default */
 
 extern char **environ;
 
@@ -33,6 +37,7 @@ struct sendmail {
 	struct backend base;
 	char *path;
 	double timeout;
+	size_t parallel;	/* children at once */
 };
 
 char **
@@ -146,8 +151,8 @@ child_pidfd(pid_t pid)
 }
 
 static int
-spawn(const char *path, char **argv, pid_t *pid, int *in_fd, int *out_fd,
-    char *err, size_t errlen)
+spawn(const char *path, char **argv, pid_t *pid, int *in_fd, int *in_rd,
+    int *out_fd, char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -189,8 +194,9 @@ spawn(const char *path, char **argv, pid_t *pid, int *in_fd, int *out_fd,
 		goto fail_pipes;
 	}
 	*in_fd = in[1];
+	*in_rd = in[0];
 	*out_fd = out[0];
-	in[1] = out[0] = -1;
+	in[0] = in[1] = out[0] = -1;
 	rc = 0;
 fail_pipes:
 	if (in[0] != -1)
@@ -230,128 +236,360 @@ collect(int fd, char *buf, size_t *len)
 	}
 }
 
-/* Feeds data to the child and waits for it, within the timeout. */
+/* One sendmail in flight. */
+struct child {
+	struct delivery *d;
+	pid_t pid;		/* 0: the slot is free */
+	int in_fd, out_fd, pidfd;
+	int in_rd;		/* our copy of its stdin's read end */
+	const unsigned char *data;
+	size_t len, off;	/* the message, and how much of it went */
+	double deadline;	/* monotonic seconds */
+	bool fed;		/* the message was handed over */
+	bool reaped;
+	struct sendmail_exit ex;
+	size_t outlen;
+	char output[OUTPUT_MAX];
+};
+
+/* Writes what the pipe takes of the rest of the message; closes our end
+ * once all of it went (the child then reads to its end of file).  We hold
+ * the read end too, so a child that stops reading never makes write(2)
+ * fail: the message stays unfinished until the child is reaped. */
 static void
-run_child(pid_t pid, int in_fd, int out_fd, const unsigned char *data,
-    size_t len, double timeout, struct sendmail_exit *e, char *output)
+child_feed(struct child *c)
 {
-	struct pollfd pfd[3];
-	double deadline = monotonic_now() + timeout, left;
-	size_t off = 0, outlen = 0;
-	int pidfd, n, ms, i_in = -1, i_out = -1, i_pid = -1;
-	bool reaped = false;
 	ssize_t w;
 
-	fcntl(in_fd, F_SETFL, O_NONBLOCK);
-	fcntl(out_fd, F_SETFL, O_NONBLOCK);
-	pidfd = child_pidfd(pid);
-	if (len == 0) {
-		close(in_fd);
-		in_fd = -1;
-	}
-	while (!reaped) {
-		n = 0;
-		if (in_fd != -1) {
-			pfd[n] = (struct pollfd){ .fd = in_fd, .events = POLLOUT };
-			i_in = n++;
-		}
-		if (out_fd != -1) {
-			pfd[n] = (struct pollfd){ .fd = out_fd, .events = POLLIN };
-			i_out = n++;
-		}
-		if (pidfd != -1) {
-			pfd[n] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
-			i_pid = n++;
-		}
-		left = deadline - monotonic_now();
-		if (left <= 0) {
-			e->timed_out = true;
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &e->wstatus, 0) == -1 && errno == EINTR)
-				;
-			break;
-		}
-		ms = (int)(left * 1000) + 1;
-		if (pidfd == -1 && ms > 10)
-			ms = 10;
-		if (poll(pfd, n, ms) == -1 && errno != EINTR)
-			ms = 0;	/* keep going: the deadline still holds */
-		if (in_fd != -1 && (pfd[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			w = write(in_fd, data + off, len - off);
-			if (w > 0)
-				off += w;
-			if ((w == -1 && errno != EAGAIN && errno != EINTR) ||
-			    off == len) {
-				/* EPIPE: it exited or closed its input. */
-				e->input_cut = off < len;
-				close(in_fd);
-				in_fd = -1;
-			}
-		}
-		if (out_fd != -1 && (pfd[i_out].revents & (POLLIN | POLLERR | POLLHUP)) &&
-		    collect(out_fd, output, &outlen)) {
-			close(out_fd);
-			out_fd = -1;
-		}
-		if (pidfd == -1 || (pfd[i_pid].revents & POLLIN)) {
-			if (waitpid(pid, &e->wstatus, WNOHANG) == pid)
-				reaped = true;
+	while (c->in_fd != -1) {
+		w = write(c->in_fd, c->data + c->off, c->len - c->off);
+		if (w > 0)
+			c->off += w;
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && errno == EAGAIN)
+			return;
+		if (w == -1 || c->off == c->len) {
+			c->ex.input_cut = c->off < c->len;
+			close(c->in_fd);
+			c->in_fd = -1;
 		}
 	}
-	if (out_fd != -1) {
-		collect(out_fd, output, &outlen);	/* what is left */
-		close(out_fd);
-	}
-	if (in_fd != -1) {
-		e->input_cut = off < len;
-		close(in_fd);
-	}
-	if (pidfd != -1)
-		close(pidfd);
-	e->output = output;
-	e->output_len = outlen;
 }
 
+/* Starts sendmail for d, without its message yet (child_go).  Returns 0,
+ * 1 when d was settled without a child (a broken invariant: bounced), or
+ * -1 with err filled. */
+static int
+child_start(const struct sendmail *sm, struct child *c, struct delivery *d,
+    char *err, size_t errlen)
+{
+	char **argv;
+	int rc;
+
+	memset(c, 0, offsetof(struct child, output));
+	c->in_fd = c->in_rd = c->out_fd = c->pidfd = -1;
+	argv = sendmail_argv(sm->path, d->msg->mail_from, d->msg->rcpt_tos,
+	    d->msg->nrcpt, d->reason, sizeof(d->reason));
+	if (argv == NULL) {
+		/* Checked before: only a broken invariant gets here. */
+		d->attempted = true;
+		d->outcome = OUTCOME_BOUNCED;
+		return 1;
+	}
+	rc = spawn(sm->path, argv, &c->pid, &c->in_fd, &c->in_rd, &c->out_fd,
+	    err, errlen);
+	free(argv);
+	if (rc == -1) {
+		c->pid = 0;
+		return -1;
+	}
+	c->d = d;
+	c->data = d->msg->data;
+	c->len = d->msg->data_len;
+	c->ex.timeout = sm->timeout;
+	c->deadline = monotonic_now() + sm->timeout;	/* again at child_go */
+	c->pidfd = child_pidfd(c->pid);
+	fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
+	fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
+	/* A pipe as large as the message (up to the system's limit, 1 MiB
+	 * by default) takes it in one write too. */
+	if (c->len > PIPE_DEFAULT)
+		fcntl(c->in_fd, F_SETPIPE_SZ, (int)(c->len < PIPE_WANT_MAX ?
+		    c->len : PIPE_WANT_MAX));
+	return 0;
+}
+
+/* Hands a started child its message (see sendmail_deliver). */
+static void
+child_go(struct child *c, double timeout)
+{
+	c->fed = true;
+	c->deadline = monotonic_now() + timeout;
+	if (c->len == 0) {
+		close(c->in_fd);
+		c->in_fd = -1;
+	} else {
+		child_feed(c);
+	}
+}
+
+/* Ends a child that was started but never given its message: without
+ * the end of its input, sendmail has queued nothing. */
+static void
+child_abort(struct child *c)
+{
+	int st;
+
+	kill(-c->pid, SIGKILL);
+	kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, &st, 0) == -1 && errno == EINTR)
+		;
+	close(c->in_fd);
+	close(c->in_rd);
+	if (c->out_fd != -1)
+		close(c->out_fd);
+	if (c->pidfd != -1)
+		close(c->pidfd);
+	c->pid = 0;
+}
+
+/* Past its deadline: the whole process group goes (sendmail may have
+ * started helpers), and the wait cannot last. */
+static void
+child_kill(struct child *c)
+{
+	c->ex.timed_out = true;
+	kill(-c->pid, SIGKILL);
+	kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, &c->ex.wstatus, 0) == -1 && errno == EINTR)
+		;
+	c->reaped = true;
+}
+
+/* Closes what is left of a reaped child and settles its delivery. */
+static void
+child_finish(struct child *c)
+{
+	int unread = 0;
+
+	if (c->out_fd != -1) {
+		collect(c->out_fd, c->output, &c->outlen);	/* what is left */
+		close(c->out_fd);
+	}
+	if (c->in_fd != -1) {
+		c->ex.input_cut = c->off < c->len;
+		close(c->in_fd);
+	}
+	/* What it left unread in the pipe counts as cut too: the whole
+	 * message fits in the pipe at once, so a sendmail that exits without
+	 * reading is seen only here. */
+	if (ioctl(c->in_rd, FIONREAD, &unread) == 0 && unread > 0)
+		c->ex.input_cut = true;
+	close(c->in_rd);
+	if (c->pidfd != -1)
+		close(c->pidfd);
+	c->ex.output = c->output;
+	c->ex.output_len = c->outlen;
+	c->d->attempted = true;
+	c->d->outcome = sendmail_outcome(&c->ex, c->d->reason,
+	    sizeof(c->d->reason));
+	c->pid = 0;
+}
+
+/* One poll(2) over every child in flight: feeds their input, collects
+ * their output, reaps those that exited and kills those past their
+ * deadline.  Never waits past the earliest deadline. */
+static void
+children_step(struct child *kids, size_t nkids)
+{
+	struct pollfd pfd[3 * SENDMAIL_PARALLEL_MAX];
+	int idx[3 * SENDMAIL_PARALLEL_MAX];	/* pfd -> child */
+	bool exited[SENDMAIL_PARALLEL_MAX] = { false };
+	double now = monotonic_now(), first = 0;
+	bool nopidfd = false, killed = false;
+	size_t i;
+	int n = 0, k, ms;
+
+	for (i = 0; i < nkids; i++) {
+		struct child *c = &kids[i];
+
+		if (c->pid == 0 || c->reaped)
+			continue;
+		if (!c->fed) {
+			/* Waiting for its message: only its exit matters. */
+			if (c->pidfd != -1) {
+				pfd[n] = (struct pollfd){ .fd = c->pidfd, .events = POLLIN };
+				idx[n++] = (int)i;
+			} else {
+				nopidfd = true;
+			}
+			continue;
+		}
+		if (c->deadline <= now) {
+			child_kill(c);
+			killed = true;
+			continue;
+		}
+		if (first == 0 || c->deadline < first)
+			first = c->deadline;
+		if (c->in_fd != -1 && c->fed) {
+			pfd[n] = (struct pollfd){ .fd = c->in_fd, .events = POLLOUT };
+			idx[n++] = (int)i;
+		}
+		if (c->out_fd != -1) {
+			pfd[n] = (struct pollfd){ .fd = c->out_fd, .events = POLLIN };
+			idx[n++] = (int)i;
+		}
+		if (c->pidfd != -1) {
+			pfd[n] = (struct pollfd){ .fd = c->pidfd, .events = POLLIN };
+			idx[n++] = (int)i;
+		} else {
+			nopidfd = true;
+		}
+	}
+	if (first == 0)
+		return;		/* every child is reaped */
+	ms = (int)((first - now) * 1000) + 1;
+	if (nopidfd && ms > 10)
+		ms = 10;	/* no pidfd: look at waitpid() now and then */
+	if (killed)
+		ms = 0;		/* settle the killed one without waiting */
+	if (poll(pfd, n, ms) == -1)
+		return;		/* EINTR: a signal; the caller looks again */
+	for (k = 0; k < n; k++) {
+		struct child *c = &kids[idx[k]];
+
+		if (pfd[k].revents == 0)
+			continue;
+		if (pfd[k].fd == c->pidfd)
+			exited[idx[k]] = true;
+		else if (pfd[k].fd == c->in_fd)
+			child_feed(c);
+		else if (pfd[k].fd == c->out_fd &&
+		    collect(c->out_fd, c->output, &c->outlen)) {
+			close(c->out_fd);
+			c->out_fd = -1;
+		}
+	}
+	for (i = 0; i < nkids; i++) {
+		struct child *c = &kids[i];
+
+		if (c->pid != 0 && !c->reaped && (c->pidfd == -1 || exited[i]) &&
+		    waitpid(c->pid, &c->ex.wstatus, WNOHANG) == c->pid)
+			c->reaped = true;
+	}
+}
+
+/* Starts children for d[*next...] in the free slots while fewer than
+ * limit run.  Returns 0, or -1 with err filled when one cannot start. */
+static int
+start_children(const struct sendmail *sm, struct child *kids, size_t limit,
+    struct delivery *d, size_t n, size_t *next, size_t *active,
+    struct delivery_ctl *ctl, char *err, size_t errlen)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sm->parallel && *active < limit; i++) {
+		if (kids[i].pid != 0)
+			continue;
+		while (*next < n && !delivery_should_stop(ctl)) {
+			rc = child_start(sm, &kids[i], &d[*next], err, errlen);
+			if (rc == 1) {
+				delivery_done(&d[(*next)++], ctl);
+				continue;
+			}
+			if (rc == -1)
+				return -1;
+			(*next)++;
+			(*active)++;
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Up to sm->parallel sendmails at once, started in batch order.  When a
+ * child has exited, the next one is started before the finished one is
+ * reported (ctl->done, which talks to PostMaster): its exec and start-up
+ * overlap the report's round trip.  It is handed its message only after
+ * the report, and only when nothing asks to stop: a report that failed
+ * (halt), a signal or the deadline kill it before it has read anything,
+ * and its message is left unattempted.  So with one sendmail at a time a
+ * message is never delivered after a failed report, and a message is
+ * reported only after its own sendmail exited.  Children already given
+ * their message always finish and are reported.  A child started but not
+ * yet given its message waits (its timeout starts when it gets it).
+ *
+ * The message goes in one write(2) when the pipe holds it (64 KiB, and
+ * up to 1 MiB where the pipe can grow): the child then runs to its end
+ * while we report the previous one.
+ */
 static int
 sendmail_deliver(struct backend *b, struct delivery *d, size_t n,
     struct delivery_ctl *ctl, char *err, size_t errlen)
 {
 	struct sendmail *sm = b->impl;
-	struct sendmail_exit ex;
-	char output[OUTPUT_MAX];
-	char **argv;
-	int in_fd, out_fd;
-	pid_t pid;
-	size_t i;
+	struct delivery *settled[SENDMAIL_PARALLEL_MAX];
+	struct child *kids;
+	size_t next = 0, i, nsettled, active = 0, fed;
+	bool broken = false, stop, opened = false;
 
-	for (i = 0; i < n; i++) {
-		if (delivery_should_stop(ctl))
-			break;
-		argv = sendmail_argv(sm->path, d[i].msg->mail_from,
-		    d[i].msg->rcpt_tos, d[i].msg->nrcpt, d[i].reason,
-		    sizeof(d[i].reason));
-		if (argv == NULL) {
-			/* Checked before: only a broken invariant gets here. */
-			d[i].attempted = true;
-			d[i].outcome = OUTCOME_BOUNCED;
-			delivery_done(&d[i], ctl);
-			continue;
-		}
-		if (spawn(sm->path, argv, &pid, &in_fd, &out_fd, err, errlen) == -1) {
-			free(argv);
-			return -1;
-		}
-		free(argv);
-		memset(&ex, 0, sizeof(ex));
-		ex.timeout = sm->timeout;
-		run_child(pid, in_fd, out_fd, d[i].msg->data, d[i].msg->data_len,
-		    sm->timeout, &ex, output);
-		d[i].attempted = true;
-		d[i].outcome = sendmail_outcome(&ex, d[i].reason, sizeof(d[i].reason));
-		delivery_done(&d[i], ctl);
+	if ((kids = calloc(sm->parallel, sizeof(*kids))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	return 0;
+	for (;;) {
+		/* Settle the children that exited. */
+		nsettled = 0;
+		for (i = 0; i < sm->parallel; i++)
+			if (kids[i].pid != 0 && kids[i].reaped) {
+				settled[nsettled++] = kids[i].d;
+				child_finish(&kids[i]);
+				active--;
+			}
+		/* Start the next one(s), then report the settled. */
+		if (!broken)
+			broken = start_children(sm, kids, opened ?
+			    sm->parallel : 1, d, n, &next, &active, ctl, err,
+			    errlen) == -1;
+		for (i = 0; i < nsettled; i++)
+			delivery_done(settled[i], ctl);
+		stop = delivery_should_stop(ctl);
+		if (nsettled > 0 && !ctl->halt && !opened) {
+			opened = true;
+			if (!broken)
+				broken = start_children(sm, kids, sm->parallel,
+				    d, n, &next, &active, ctl, err, errlen) == -1;
+		}
+		/* Hand the new ones their message, or take them back.  Until
+		 * PostMaster has taken a report in this batch, one message at
+		 * a time: a PostMaster that refuses reports gets at most one
+		 * message delivered that it will hand out again. */
+		fed = 0;
+		for (i = 0; i < sm->parallel; i++)
+			fed += kids[i].pid != 0 && kids[i].fed;
+		for (i = 0; i < sm->parallel; i++) {
+			if (kids[i].pid == 0 || kids[i].fed)
+				continue;
+			if (!stop) {
+				if (opened || fed == 0) {
+					child_go(&kids[i], sm->timeout);
+					fed++;
+				}
+				continue;
+			}
+			child_abort(&kids[i]);
+			active--;
+		}
+		if (active == 0)
+			break;
+		children_step(kids, sm->parallel);
+	}
+	free(kids);
+	return broken ? -1 : 0;
 }
 
 static void
@@ -379,6 +617,9 @@ sendmail_backend_new(const struct sendmail_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	sm->timeout = o->timeout;
+	sm->parallel = o->parallel < 1 ? 1 :
+	    o->parallel > SENDMAIL_PARALLEL_MAX ? SENDMAIL_PARALLEL_MAX :
+	    (size_t)o->parallel;
 	sm->base.relay = "sendmail";
 	sm->base.deliver = sendmail_deliver;
 	sm->base.free = sendmail_free;

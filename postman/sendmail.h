@@ -16,9 +16,12 @@
 
 #include "postman/delivery.h"
 
+#define SENDMAIL_PARALLEL_MAX 64
+
 struct sendmail_opts {
 	const char *path;	/* default /usr/sbin/sendmail */
 	double timeout;		/* seconds for one message, then SIGKILL */
+	long parallel;		/* sendmails at once, 1..SENDMAIL_PARALLEL_MAX */
 };
 
 /* The argv for one message, NULL-terminated, in a malloc'd array whose
@@ -49,7 +52,10 @@ struct sendmail_exit {
 enum outcome sendmail_outcome(const struct sendmail_exit *e, char *reason,
     size_t reasonlen);
 
-/* The backend; NULL with err filled when path is not executable. */
+/* The backend; NULL with err filled when path is not executable.  It
+ * runs up to o->parallel sendmails at once, in batch order, and reports
+ * each message (ctl->done) only once its own sendmail has exited; the
+ * next one is started first, so that the report overlaps it. */
 struct backend *sendmail_backend_new(const struct sendmail_opts *o,
     char *err, size_t errlen);
 
