@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,21 @@ static const char *log_prog = "postoffice";
 static char *log_path;
 static int log_fd = 2;
 static bool log_syslog;
+/* The pid in each line, asked once per process: fork resets it. */
+static pid_t log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+log_pid_forget(void)
+{
+	log_pid = 0;
+}
+
+static void
+log_pid_watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, log_pid_forget);
+}
 
 int
 log_open(const char *prog, const char *path, bool use_syslog)
@@ -71,7 +87,10 @@ log_emit(int prio, const char *fmt, va_list ap)
 	va_list ap2;
 
 	va_copy(ap2, ap);
-	n = snprintf(line, sizeof(line), "%s[%ld]: ", log_prog, (long)getpid());
+	pthread_once(&log_pid_once, log_pid_watch_forks);
+	if (log_pid == 0)
+		log_pid = getpid();
+	n = snprintf(line, sizeof(line), "%s[%ld]: ", log_prog, (long)log_pid);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (m < 0)
 		m = 0;

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <glib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,17 +266,52 @@ fail:
 	return NULL;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* How many octets at the start of in need no escape in a JSON string:
+ * anything but quote, backslash and the C0 controls.  Eight at a time
+ * while possible: (x - n * ONES) & ~x & HIGHS is non-zero exactly when
+ * some octet of x is below n (n <= 0x80), and x ^ (c * ONES) has a zero
+ * octet where x has c. */
+static size_t
+json_safe_span(const unsigned char *in, size_t len)
+{
+	uint64_t v, q, b;
+	size_t i = 0;
+
+	while (len - i >= 8) {
+		memcpy(&v, in + i, 8);
+		q = v ^ ('"' * ONES);
+		b = v ^ ('\\' * ONES);
+		if ((((v - 0x20 * ONES) & ~v) | ((q - ONES) & ~q) |
+		    ((b - ONES) & ~b)) & HIGHS)
+			break;
+		i += 8;
+	}
+	while (i < len && in[i] >= 0x20 && in[i] != '"' && in[i] != '\\')
+		i++;
+	return i;
+}
+
 /* Escapes valid UTF-8 for a JSON string (RFC 8259 section 7): quote,
  * backslash and the C0 controls; everything else passes through. */
 static size_t
 json_escape(char *out, const unsigned char *in, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";
-	size_t i, o = 0;
+	size_t i = 0, o = 0, k;
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = in[i];
+	while (i < len) {
+		unsigned char c;
 
+		k = json_safe_span(in + i, len - i);
+		memcpy(out + o, in + i, k);
+		o += k;
+		i += k;
+		if (i == len)
+			break;
+		c = in[i++];
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = c;
@@ -387,4 +423,389 @@ message_encode(const struct message *m, size_t *len)
 	if (len != NULL)
 		*len = b.len;
 	return b.p;
+}
+
+/* --- checking without decoding --- */
+
+/*
+ * message_check() walks the text once, without building a tree or copying
+ * a string, and accepts only what message_decode() accepts and what is at
+ * the same time a JSON text by itself (RFC 8259): no bytes after the
+ * object, no control characters in strings, no lone UTF-16 surrogates, no
+ * duplicate member among the ones the spool format defines (a client could
+ * read the other one).  What the walk cannot settle alone (an escaped
+ * data_base64) is left to message_decode().
+ */
+
+/* Deeper nesting than any spool object has; cJSON allows up to 1000. */
+#define CHECK_DEPTH 64
+/* cJSON reads a number through a 64-byte buffer: longer ones fail. */
+#define CHECK_NUMBER_MAX 63
+
+struct scan {
+	const unsigned char *p, *end;
+	int depth;
+};
+
+/* The members message_decode() reads, as bits of a seen mask. */
+enum {
+	K_ID, K_MAIL_FROM, K_RCPT_TOS, K_SUBJECT, K_BODY, K_TIMESTAMP,
+	K_CLIENT, K_LAST_ERROR, K_ATTEMPTS, K_SIZE, K_DATA, K_DATA_BASE64,
+	K_OTHER
+};
+
+static const char *const check_keys[K_OTHER] = {
+	"id", "mail_from", "rcpt_tos", "subject", "body", "timestamp",
+	"client", "last_error", "attempts", "size", "data", "data_base64"
+};
+
+static void
+scan_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+	    *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int
+hex4(const unsigned char *p)
+{
+	int i, v = 0;
+
+	for (i = 0; i < 4; i++) {
+		int c = p[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* A string at s->p; on success *start and *stop bound its raw contents
+ * and *escaped says whether they hold a backslash. */
+static bool
+scan_string(struct scan *s, const unsigned char **start,
+    const unsigned char **stop, bool *escaped)
+{
+	int u, lo;
+
+	if (s->p >= s->end || *s->p != '"')
+		return false;
+	*start = ++s->p;
+	*escaped = false;
+	for (;;) {
+		s->p += json_safe_span(s->p, s->end - s->p);
+		if (s->p >= s->end || *s->p < 0x20)
+			return false;
+		if (*s->p == '"')
+			break;
+		/* a backslash */
+		*escaped = true;
+		if (s->end - s->p < 2)
+			return false;
+		switch (s->p[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			s->p += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			return false;
+		}
+		if (s->end - s->p < 6 || (u = hex4(s->p + 2)) == -1)
+			return false;
+		s->p += 6;
+		/* cJSON refuses what is not a valid UTF-16 sequence. */
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return false;
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (s->end - s->p < 6 || s->p[0] != '\\' ||
+			    s->p[1] != 'u' || (lo = hex4(s->p + 2)) == -1 ||
+			    lo < 0xdc00 || lo > 0xdfff)
+				return false;
+			s->p += 6;
+		}
+	}
+	*stop = s->p++;
+	return true;
+}
+
+static bool
+digits(struct scan *s)
+{
+	const unsigned char *from = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > from;
+}
+
+/* A number (RFC 8259 section 6); its value in *value when not NULL. */
+static bool
+scan_number(struct scan *s, double *value)
+{
+	const unsigned char *from = s->p;
+	char text[CHECK_NUMBER_MAX + 1];
+
+	if (s->p < s->end && *s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (!digits(s))
+		return false;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (!digits(s))
+			return false;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (!digits(s))
+			return false;
+	}
+	if (s->p - from > CHECK_NUMBER_MAX)
+		return false;
+	if (value != NULL) {
+		memcpy(text, from, s->p - from);
+		text[s->p - from] = '\0';
+		*value = strtod(text, NULL);
+	}
+	return true;
+}
+
+static bool
+scan_word(struct scan *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+		return false;
+	s->p += n;
+	return true;
+}
+
+/* Any value; the type it had in *type ('"', '{', '[', '0', 'n', 'b'). */
+static bool
+scan_value(struct scan *s, char *type)
+{
+	const unsigned char *a, *b;
+	char t;
+	bool esc, more;
+
+	if (s->p >= s->end)
+		return false;
+	switch (*s->p) {
+	case '"':
+		*type = '"';
+		return scan_string(s, &a, &b, &esc);
+	case 'n':
+		*type = 'n';
+		return scan_word(s, "null");
+	case 't':
+		*type = 'b';
+		return scan_word(s, "true");
+	case 'f':
+		*type = 'b';
+		return scan_word(s, "false");
+	case '{':
+	case '[':
+		*type = (char)*s->p;
+		break;
+	default:
+		*type = '0';
+		return scan_number(s, NULL);
+	}
+	if (++s->depth > CHECK_DEPTH)
+		return false;
+	s->p++;
+	scan_ws(s);
+	more = s->p < s->end && *s->p != (*type == '{' ? '}' : ']');
+	while (more) {
+		if (*type == '{') {
+			if (!scan_string(s, &a, &b, &esc))
+				return false;
+			scan_ws(s);
+			if (s->p >= s->end || *s->p++ != ':')
+				return false;
+			scan_ws(s);
+		}
+		if (!scan_value(s, &t))
+			return false;
+		scan_ws(s);
+		if (s->p < s->end && *s->p == ',') {
+			s->p++;
+			scan_ws(s);
+		} else
+			more = false;
+	}
+	if (s->p >= s->end || *s->p++ != (*type == '{' ? '}' : ']'))
+		return false;
+	s->depth--;
+	return true;
+}
+
+/* rcpt_tos: a non-empty array of strings. */
+static bool
+scan_rcpts(struct scan *s)
+{
+	const unsigned char *a, *b;
+	bool esc;
+
+	if (s->p >= s->end || *s->p++ != '[')
+		return false;
+	scan_ws(s);
+	for (;;) {
+		if (!scan_string(s, &a, &b, &esc))
+			return false;
+		scan_ws(s);
+		if (s->p >= s->end || *s->p != ',')
+			break;
+		s->p++;
+		scan_ws(s);
+	}
+	return s->p < s->end && *s->p++ == ']';
+}
+
+static int
+key_of(const unsigned char *a, const unsigned char *b)
+{
+	int k;
+
+	for (k = 0; k < K_OTHER; k++)
+		if (strlen(check_keys[k]) == (size_t)(b - a) &&
+		    memcmp(check_keys[k], a, b - a) == 0)
+			return k;
+	return K_OTHER;
+}
+
+/*
+ * One member's value, checked as message_decode() checks it.  Returns 1
+ * when fine, 0 when the object is not a message, -1 when only
+ * message_decode() can tell.
+ */
+static int
+check_member(struct scan *s, int key, char id[SPOOL_ID_LEN + 1])
+{
+	const unsigned char *a, *b;
+	double v;
+	bool esc;
+	char t;
+
+	switch (key) {
+	case K_ID:
+		if (!scan_string(s, &a, &b, &esc) || b - a != SPOOL_ID_LEN)
+			return 0;
+		memcpy(id, a, SPOOL_ID_LEN);
+		id[SPOOL_ID_LEN] = '\0';
+		return spool_id_valid(id) ? 1 : 0;
+	case K_MAIL_FROM:
+	case K_DATA:
+		return scan_string(s, &a, &b, &esc);
+	case K_DATA_BASE64:
+		if (!scan_string(s, &a, &b, &esc))
+			return 0;
+		if (esc)
+			return -1;
+		return base64_strict((const char *)a, b - a);
+	case K_RCPT_TOS:
+		return scan_rcpts(s);
+	case K_SUBJECT:
+	case K_BODY:
+	case K_TIMESTAMP:
+	case K_CLIENT:
+	case K_LAST_ERROR:
+		return scan_value(s, &t) && (t == '"' || t == 'n');
+	case K_ATTEMPTS:
+		if (!scan_number(s, &v))
+			return 0;
+		return v >= 0 && v <= 1e9 && v == (long)v;
+	case K_SIZE:
+		return scan_value(s, &t) && t == '0';
+	}
+	return scan_value(s, &t);
+}
+
+/* 1 a message, 0 not one, -1 only message_decode() can tell. */
+static int
+check_object(struct scan *s, char id[SPOOL_ID_LEN + 1])
+{
+	const unsigned char *a, *b;
+	unsigned seen = 0;
+	int key, rc, verdict = 1;
+	bool esc;
+
+	scan_ws(s);
+	if (s->p >= s->end || *s->p++ != '{')
+		return 0;
+	s->depth = 1;
+	scan_ws(s);
+	while (s->p < s->end && *s->p != '}') {
+		if (!scan_string(s, &a, &b, &esc) || esc)
+			return 0;
+		key = key_of(a, b);
+		if (key != K_OTHER && (seen & 1U << key))
+			return 0;
+		seen |= 1U << key;
+		scan_ws(s);
+		if (s->p >= s->end || *s->p++ != ':')
+			return 0;
+		scan_ws(s);
+		if ((rc = check_member(s, key, id)) == 0)
+			return 0;
+		if (rc == -1)
+			verdict = -1;
+		scan_ws(s);
+		if (s->p < s->end && *s->p == ',') {
+			s->p++;
+			scan_ws(s);
+			if (s->p < s->end && *s->p == '}')
+				return 0;	/* a trailing comma */
+		} else
+			break;
+	}
+	if (s->p >= s->end || *s->p++ != '}')
+		return 0;
+	scan_ws(s);
+	if (s->p != s->end)
+		return 0;	/* bytes after the object */
+	if (!(seen & 1U << K_MAIL_FROM) || !(seen & 1U << K_RCPT_TOS) ||
+	    !(seen & 1U << K_DATA) == !(seen & 1U << K_DATA_BASE64))
+		return 0;
+	return verdict;
+}
+
+int
+message_check(const char *json, size_t len, char id[SPOOL_ID_LEN + 1],
+    char *err, size_t errlen)
+{
+	struct scan s = { (const unsigned char *)json,
+	    (const unsigned char *)json + len, 0 };
+	struct message m;
+	int rc;
+
+	id[0] = '\0';
+	if ((rc = check_object(&s, id)) == 1)
+		return 0;
+	/* message_decode() has the last word on what the walk could not
+	 * settle, and the reasons for what it refuses. */
+	if (message_decode(json, len, &m, err, errlen) == -1)
+		return -1;
+	if (rc == -1) {
+		memcpy(id, m.id, sizeof(m.id));
+		message_clear(&m);
+		return 0;
+	}
+	message_clear(&m);
+	snprintf(err, errlen, "not a JSON text that can be served as it is");
+	return -1;
 }

@@ -51,6 +51,16 @@ void message_clear(struct message *m);
 int message_decode(const char *json, size_t len, struct message *m,
     char *err, size_t errlen);
 
+/* Checks, without decoding, that json is a spool object that
+ * message_decode() accepts and that can be served byte for byte as a JSON
+ * value of its own (RFC 8259): nothing after the object, no raw control
+ * characters, no duplicate member of the spool format.  Fills id with the
+ * object's "id" ("" when absent).  0, or -1 with message_decode()'s reason
+ * in err (or one of its own when only the stricter rules refuse it).
+ * Several times faster than message_decode() on large messages. */
+int message_check(const char *json, size_t len, char id[33], char *err,
+    size_t errlen);
+
 /* Called by message_write_json to emit bytes; returns 0 or -1. */
 typedef int (*message_sink)(void *arg, const void *buf, size_t len);
 /* Called to fetch raw data: returns bytes read, 0 at end, -1 on error. */

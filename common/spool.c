@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,8 +72,30 @@ spool_lease_valid(const char *s)
 	return s != NULL && hex_n(s, SPOOL_LEASE_LEN);
 }
 
+/* Random bytes come from getrandom(2) a block at a time rather than one
+ * call per id.  Each thread has its own block, and a forked child drops
+ * the one it inherited so that two processes never hand out the same
+ * bytes. */
+#define RANDOM_BLOCK 256
+
+static _Thread_local unsigned char random_block[RANDOM_BLOCK];
+static _Thread_local size_t random_left;
+static pthread_once_t random_once = PTHREAD_ONCE_INIT;
+
 static void
-random_bytes(unsigned char *buf, size_t len)
+random_forget(void)
+{
+	random_left = 0;
+}
+
+static void
+random_watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, random_forget);
+}
+
+static void
+random_fill(unsigned char *buf, size_t len)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -86,6 +109,24 @@ random_bytes(unsigned char *buf, size_t len)
 		}
 		got += n;
 	}
+}
+
+static void
+random_bytes(unsigned char *buf, size_t len)
+{
+	pthread_once(&random_once, random_watch_forks);
+	if (len > RANDOM_BLOCK) {
+		random_fill(buf, len);
+		return;
+	}
+	if (random_left < len) {
+		random_fill(random_block, RANDOM_BLOCK);
+		random_left = RANDOM_BLOCK;
+	}
+	/* Taken from the end; used bytes are wiped. */
+	random_left -= len;
+	memcpy(buf, random_block + random_left, len);
+	memset(random_block + random_left, 0, len);
 }
 
 static void

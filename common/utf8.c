@@ -4,6 +4,9 @@
  */
 #include "common/utf8.h"
 
+#include <stdint.h>
+#include <string.h>
+
 void
 utf8_check_init(struct utf8_check *c)
 {
@@ -41,6 +44,31 @@ lead(struct utf8_check *c, unsigned char b)
 	return true;
 }
 
+/* Octets with the high bit set, and one in each octet. */
+#define HIGH_BITS 0x8080808080808080ULL
+#define LOW_BITS 0x0101010101010101ULL
+
+size_t
+utf8_ascii_span(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	uint64_t v;
+	size_t i = 0;
+
+	/* Eight octets at a time: none has its high bit set and none is
+	 * zero ((v - 1) & ~v sets the high bit of some octet exactly when
+	 * one is zero). */
+	while (len - i >= 8) {
+		memcpy(&v, p + i, 8);
+		if ((v & HIGH_BITS) != 0 || ((v - LOW_BITS) & ~v & HIGH_BITS) != 0)
+			break;
+		i += 8;
+	}
+	while (i < len && p[i] != 0 && p[i] < 0x80)
+		i++;
+	return i;
+}
+
 void
 utf8_check_feed(struct utf8_check *c, const void *buf, size_t len)
 {
@@ -49,7 +77,16 @@ utf8_check_feed(struct utf8_check *c, const void *buf, size_t len)
 	if (c->bad)
 		return;
 	while (p < end) {
-		unsigned char b = *p++;
+		unsigned char b;
+
+		/* Between sequences, runs of ASCII (most mail) are skipped
+		 * whole. */
+		if (c->need == 0) {
+			p += utf8_ascii_span(p, (size_t)(end - p));
+			if (p == end)
+				break;
+		}
+		b = *p++;
 
 		if (c->need > 0) {
 			if (b < c->lo || b > c->hi)

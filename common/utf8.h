@@ -22,5 +22,8 @@ void utf8_check_feed(struct utf8_check *c, const void *buf, size_t len);
 bool utf8_check_done(const struct utf8_check *c);
 /* One-shot form of the above. */
 bool utf8_valid(const void *buf, size_t len);
+/* How many octets at the start of buf are ASCII other than NUL (0x01 to
+ * 0x7f): valid UTF-8 whatever precedes or follows them. */
+size_t utf8_ascii_span(const void *buf, size_t len);
 
 #endif

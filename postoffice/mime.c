@@ -58,12 +58,16 @@ mime_utf8_clean(const char *s, size_t len)
 		return NULL;
 	o = out;
 	while (i < len) {
+		k = utf8_ascii_span(p + i, len - i);
+		if (k > 0) {
+			memcpy(o, p + i, k);
+			o += k;
+			i += k;
+			if (i == len)
+				break;
+		}
 		if (p[i] == '\0') {
 			i++;
-			continue;
-		}
-		if (p[i] < 0x80) {
-			*o++ = p[i++];
 			continue;
 		}
 		k = seq_len(p[i]);

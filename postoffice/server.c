@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,11 @@ struct conn {
 	bool committing;		/* a commit job refers to us */
 	bool counted;			/* counts against max_connections */
 	bool write_failed_logged;
+	/* Replies made while one piece of input is fed are held here and
+	 * sent together, as RFC 2920 section 3.2 asks of a pipelining
+	 * server. */
+	struct evbuffer *held;
+	bool holding;
 	/* Outside DATA: a command line must be complete by this time, so a
 	 * client dribbling one byte at a time cannot hold its slot. */
 	struct timespec deadline;
@@ -104,6 +110,8 @@ conn_free(struct conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c->logline);
+	if (c->held != NULL)
+		evbuffer_free(c->held);
 	free(c);
 	maybe_exit(srv);
 }
@@ -206,6 +214,41 @@ conn_set_timeouts(struct conn *c)
 /* ------------------------------------------------------------------ */
 /* session callbacks */
 
+/* Sends reply octets.  When nothing is queued before them they go
+ * straight to the socket: one send(2), where the bufferevent would arm
+ * a write event, wait for it and disarm it again.  What the socket does
+ * not take (a full send buffer, an error) goes through the bufferevent,
+ * which also reports the error. */
+static void
+conn_send(struct conn *c, const void *buf, size_t len)
+{
+	ssize_t n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		do {
+			n = send(bufferevent_getfd(c->bev), buf, len,
+			    MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (n == -1 && errno == EINTR);
+		if (n < 0)
+			n = 0;
+	}
+	if ((size_t)n < len)
+		bufferevent_write(c->bev, (const char *)buf + n, len - n);
+}
+
+/* Sends the replies held while input was fed. */
+static void
+conn_send_held(struct conn *c)
+{
+	size_t len;
+
+	if (c->held == NULL || (len = evbuffer_get_length(c->held)) == 0)
+		return;
+	if (c->bev != NULL)
+		conn_send(c, evbuffer_pullup(c->held, -1), len);
+	evbuffer_drain(c->held, len);
+}
+
 static void
 cb_reply(void *arg, const char *buf, size_t len)
 {
@@ -214,7 +257,11 @@ cb_reply(void *arg, const char *buf, size_t len)
 	if (c->bev == NULL)
 		return;
 	command_clock_start(c);		/* a reply ends a command */
-	bufferevent_write(c->bev, buf, len);
+	if (c->holding && (c->held != NULL ||
+	    (c->held = evbuffer_new()) != NULL))
+		evbuffer_add(c->held, buf, len);
+	else
+		conn_send(c, buf, len);
 	/* Refusals are logged, one line each, like Postfix's "reject:". */
 	if (len > 2 && (buf[0] == '4' || buf[0] == '5'))
 		log_info("NOQUEUE: reject: %.*s, client=%s", (int)(len - 2), buf,
@@ -379,7 +426,10 @@ conn_pump(struct conn *c)
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
+		c->holding = true;
 		n = smtp_session_feed(c->sess, v.iov_base, v.iov_len);
+		c->holding = false;
+		conn_send_held(c);
 		evbuffer_drain(in, n);
 		if (n < v.iov_len)
 			break;

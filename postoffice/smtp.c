@@ -5,8 +5,9 @@
  * lines and each line is looked up in the command table, where every verb
  * has a check (sequence and syntax; it replies and returns -1 on an
  * error) and a proceed (the state change and the positive reply).  In data
- * mode bytes go through a small byte-level machine that finds the end of
- * the data, undoes dot-stuffing and applies the bare-newline policy.
+ * mode a small byte-level machine finds the end of the data, undoes
+ * dot-stuffing and applies the bare-newline policy; it sees only the
+ * bytes around line ends, the runs in between are copied whole.
  */
 #include "postoffice/smtp.h"
 
@@ -680,26 +681,49 @@ data_flush(struct smtp_session *s)
 	s->outlen = 0;
 }
 
-/* One octet of message content.  Once the message is known to be
- * refused (too big, bare newline under the reject policy, write error)
- * content is only counted, not delivered. */
+/* A run of message content.  Once the message is known to be refused
+ * (too big, bare newline under the reject policy, write error) content
+ * is only counted, not delivered.  Bytes up to the size limit go out as
+ * they would one at a time, so data_write sees the same calls whatever
+ * the split of the input. */
 static void
-data_out(struct smtp_session *s, unsigned char c)
+data_out_run(struct smtp_session *s, const unsigned char *p, size_t n)
 {
+	size_t room, k;
+
 	if (s->too_big)
 		return;
-	if (++s->size > s->cfg.max_size) {
+	if (n > s->cfg.max_size - s->size) {
 		/* RFC 1870 6.3: read on to the end, then 552. */
+		data_out_run(s, p, s->cfg.max_size - s->size);
+		s->size = s->cfg.max_size + 1;
 		s->too_big = true;
 		s->outlen = 0;
 		return;
 	}
+	s->size += n;
 	if (s->write_failed ||
 	    (s->cfg.bare_newline == SMTP_BARE_REJECT && (s->bare_lf || s->bare_cr)))
 		return;
-	s->out[s->outlen++] = c;
-	if (s->outlen == sizeof(s->out))
-		data_flush(s);
+	while (n > 0) {
+		room = sizeof(s->out) - s->outlen;
+		k = n < room ? n : room;
+		memcpy(s->out + s->outlen, p, k);
+		s->outlen += k;
+		p += k;
+		n -= k;
+		if (s->outlen == sizeof(s->out)) {
+			data_flush(s);
+			if (s->write_failed)
+				return;
+		}
+	}
+}
+
+static void
+data_out(struct smtp_session *s, unsigned char c)
+{
+	data_out_run(s, &c, 1);
 }
 
 static void
@@ -799,16 +823,57 @@ data_byte(struct smtp_session *s, unsigned char c)
 	}
 }
 
+/* Offset of the first <CR> or <LF> at or after i in buf[0..len), or len.
+ * The offsets found last are kept in *cr and *lf (len when there is
+ * none) and searched again only once passed, so that each byte is
+ * searched once per feed. */
+static size_t
+next_newline(const unsigned char *buf, size_t i, size_t len, size_t *cr,
+    size_t *lf)
+{
+	const unsigned char *q;
+
+	if (*cr < i) {
+		q = memchr(buf + i, '\r', len - i);
+		*cr = q != NULL ? (size_t)(q - buf) : len;
+	}
+	if (*lf < i) {
+		q = memchr(buf + i, '\n', len - i);
+		*lf = q != NULL ? (size_t)(q - buf) : len;
+	}
+	return *cr < *lf ? *cr : *lf;
+}
+
+/* Inside a line every byte but <CR> and <LF> is ordinary content, so
+ * whole runs of them go out at once; the byte machine sees only line
+ * starts, newlines and what follows a <CR>. */
 static size_t
 data_feed(struct smtp_session *s, const unsigned char *buf, size_t len)
 {
-	size_t i;
+	const unsigned char *q;
+	size_t i = 0, e, cr, lf;
 
-	for (i = 0; i < len; i++) {
+	q = memchr(buf, '\r', len);
+	cr = q != NULL ? (size_t)(q - buf) : len;
+	q = memchr(buf, '\n', len);
+	lf = q != NULL ? (size_t)(q - buf) : len;
+	while (i < len) {
+		if (s->dstate == D_LINE_START && buf[i] != '.')
+			s->dstate = D_MID;
+		if (s->dstate == D_MID) {
+			e = next_newline(buf, i, len, &cr, &lf);
+			if (e > i) {
+				data_out_run(s, buf + i, e - i);
+				i = e;
+				if (i == len)
+					break;
+			}
+		}
 		if (data_byte(s, buf[i])) {
 			data_finish(s);
 			return i + 1;
 		}
+		i++;
 	}
 	return len;
 }

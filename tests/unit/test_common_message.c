@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,44 @@ control_characters_are_escaped(void **state)
 	free(json);
 }
 
+/* The escaper copies runs of plain octets eight at a time: a character
+ * that needs an escape at each position of a word, and at the end of the
+ * data, is escaped exactly as it is alone. */
+static void
+escapes_at_every_word_position_match_the_plain_form(void **state)
+{
+	static const struct {
+		char c;
+		const char *esc;
+	} cases[] = {
+		{ '"', "\\\"" }, { '\\', "\\\\" }, { '\n', "\\n" },
+		{ '\r', "\\r" }, { '\t', "\\t" }, { '\x01', "\\u0001" },
+		{ '\x1f', "\\u001f" }, { '\x7f', "\x7f" }, { ' ', " " },
+	};
+	char data[24], expect[64], *json, *p;
+	struct message m;
+	size_t i, at, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (len = 1; len <= sizeof(data); len++) {
+			for (at = 0; at < len; at++) {
+				memset(data, 'x', sizeof(data));
+				data[at] = cases[i].c;
+				fill(&m, data, len);
+				json = message_encode(&m, NULL);
+				assert_non_null(json);
+				p = expect;
+				p += sprintf(p, "\"data\":\"%.*s%s%.*s\"}", (int)at,
+				    data, cases[i].esc, (int)(len - at - 1),
+				    data + at + 1);
+				assert_non_null(strstr(json, expect));
+				free(json);
+			}
+		}
+	}
+}
+
 static void
 decode_rejects(const char *json, const char *reason)
 {
@@ -172,6 +211,7 @@ main(void)
 		cmocka_unit_test(nul_bytes_round_trip_through_base64),
 		cmocka_unit_test(all_256_byte_values_round_trip),
 		cmocka_unit_test(control_characters_are_escaped),
+		cmocka_unit_test(escapes_at_every_word_position_match_the_plain_form),
 		cmocka_unit_test(malformed_objects_are_refused_with_a_reason),
 		cmocka_unit_test(original_format_without_extras_decodes),
 	};

@@ -596,6 +596,182 @@ empty_message_is_accepted(void **state)
 	harness_free(h);
 }
 
+/* Inside a line the data is copied in runs up to the next <CR> or <LF>;
+ * a run, a <CR>, a dot or a whole dot line cut by the end of one feed
+ * goes on with the next. */
+static void
+runs_and_newlines_split_at_feed_ends_are_the_same(void **state)
+{
+	static const char *const pieces[] = {
+		"abc", "def\r", "\n.", "..x\r", "\nlast\r\n.", "\r", "\n",
+	};
+	struct harness *h = harness_new(SMTP_BARE_REJECT);
+	size_t i;
+
+	(void)state;
+	feed(h, ENVELOPE "DATA\r\n");
+	h->rlen = 0;
+	for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+		assert_int_equal(h->ends, 0);
+		feed(h, pieces[i]);
+	}
+	assert_int_equal(h->ends, 1);
+	expect(h, QUEUED);
+	assert_int_equal(h->clen, strlen("abcdef\r\n..x\r\nlast\r\n"));
+	assert_memory_equal(h->committed, "abcdef\r\n..x\r\nlast\r\n", h->clen);
+	feed(h, "NOOP\r\n");
+	expect(h, "250 2.0.0 Ok\r\n");
+	harness_free(h);
+}
+
+/* A <CR> at the end of one feed and something other than <LF> at the
+ * start of the next: a bare <CR>, by either policy. */
+static void
+cr_at_feed_end_then_other_octet_is_bare(void **state)
+{
+	struct harness *h = harness_new(SMTP_BARE_REJECT);
+
+	(void)state;
+	feed(h, ENVELOPE "DATA\r\n");
+	h->rlen = 0;
+	feed(h, "a\r");
+	feed(h, "b\r\n.\r\n");
+	expect(h, "550 5.5.2 Error: bare <CR> received\r\n");
+	assert_int_equal(h->ends, 0);
+	harness_free(h);
+
+	h = harness_new(SMTP_BARE_NORMALIZE);
+	feed(h, ENVELOPE "DATA\r\n");
+	feed(h, "a\r");
+	feed(h, "b\r\n.\r");
+	feed(h, "x\r\n.\r\n");	/* ".<CR>x" was no end: data goes on */
+	assert_int_equal(h->ends, 1);
+	assert_int_equal(h->clen, strlen("a\r\nb\r\n\r\nx\r\n"));
+	assert_memory_equal(h->committed, "a\r\nb\r\n\r\nx\r\n", h->clen);
+	harness_free(h);
+}
+
+static struct harness *
+harness_with_max_size(enum smtp_bare_newline bare, size_t max)
+{
+	struct harness *h = harness_new(bare);
+
+	smtp_session_free(h->s);
+	h->cfg.max_size = max;
+	h->s = smtp_session_new(&h->cfg, &cbs, h, "127.0.0.1");
+	assert_non_null(h->s);
+	smtp_session_start(h->s, SMTP_GREET_OK);
+	h->rlen = 0;
+	return h;
+}
+
+/* Lines far longer than the session's output buffer, with stuffed dots
+ * between them, come out whole however the input is cut. */
+static void
+long_lines_come_out_whole_at_any_cut(void **state)
+{
+	static const size_t cuts[] = { 1, 7, 8, 9, 4095, 8192, 8193, 65536 };
+	enum { LINE = 20000 };
+	char *in, *want;
+	size_t len, wlen, c, off, k;
+
+	(void)state;
+	in = malloc(3 * LINE + 64);
+	want = malloc(3 * LINE + 64);
+	assert_non_null(in);
+	assert_non_null(want);
+	memset(in, 'q', LINE);
+	memcpy(in + LINE, "\r\n..", 4);
+	memset(in + LINE + 4, 'r', LINE);
+	memcpy(in + 2 * LINE + 4, "\r\n.\r\n", 5);
+	len = 2 * LINE + 9;
+	memcpy(want, in, LINE + 2);
+	memcpy(want + LINE + 2, in + LINE + 3, LINE + 3);
+	wlen = 2 * LINE + 5;
+	for (c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		struct harness *h = harness_with_max_size(SMTP_BARE_REJECT,
+		    100000);
+
+		feed(h, ENVELOPE "DATA\r\n");
+		h->rlen = 0;
+		for (off = 0; off < len; off += k) {
+			k = len - off < cuts[c] ? len - off : cuts[c];
+			assert_int_equal(smtp_session_feed(h->s, in + off, k), k);
+		}
+		expect(h, QUEUED);
+		assert_int_equal(h->last_size, wlen);
+		assert_int_equal(h->clen, wlen);
+		assert_memory_equal(h->committed, want, wlen);
+		harness_free(h);
+	}
+	free(in);
+	free(want);
+}
+
+/* The size limit falls inside a run: one octet over is 552 whether the
+ * run comes in one feed or two; exactly the limit in one run passes. */
+static void
+size_limit_inside_a_run_is_exact(void **state)
+{
+	char big[1100];
+	struct harness *h;
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	memcpy(big + 1001, "\r\n.\r\n", 6);	/* 1001 + CRLF */
+	h = harness_new(SMTP_BARE_REJECT);
+	feed(h, ENVELOPE "DATA\r\n");
+	h->rlen = 0;
+	feed(h, big);
+	expect(h, "552 5.3.4 Message size exceeds fixed limit\r\n");
+	assert_int_equal(h->ends, 0);
+	harness_free(h);
+
+	h = harness_new(SMTP_BARE_REJECT);
+	feed(h, ENVELOPE "DATA\r\n");
+	h->rlen = 0;
+	feed_bytes(h, big, 999);
+	feed(h, big + 999);
+	expect(h, "552 5.3.4 Message size exceeds fixed limit\r\n");
+	harness_free(h);
+
+	memcpy(big + 998, "\r\n.\r\n", 6);	/* 998 + CRLF = 1000 */
+	h = harness_new(SMTP_BARE_REJECT);
+	feed(h, ENVELOPE "DATA\r\n");
+	h->rlen = 0;
+	feed_bytes(h, big, 500);
+	feed(h, big + 500);
+	expect(h, QUEUED);
+	assert_int_equal(h->last_size, 1000);
+	harness_free(h);
+}
+
+/* A command pipelined behind a long run and the final dot, in the same
+ * feed, stays with the caller until the commit. */
+static void
+command_after_long_run_and_dot_waits_for_commit(void **state)
+{
+	char in[1200];
+	struct harness *h = harness_new(SMTP_BARE_REJECT);
+	size_t len, n;
+
+	(void)state;
+	h->auto_commit = false;
+	feed(h, ENVELOPE "DATA\r\n");
+	h->rlen = 0;
+	memset(in, 'z', 900);
+	memcpy(in + 900, "\r\n.\r\nNOOP\r\n", 11);
+	len = 911;
+	n = smtp_session_feed(h->s, in, len);
+	assert_int_equal(n, 905);
+	assert_true(smtp_session_waiting(h->s));
+	assert_int_equal(h->rlen, 0);
+	smtp_session_committed(h->s, "00000000000000000000000000000001");
+	assert_int_equal(smtp_session_feed(h->s, in + n, len - n), len - n);
+	expect(h, QUEUED "250 2.0.0 Ok\r\n");
+	harness_free(h);
+}
+
 /* Each sequence would end the data on a server that accepts a bare LF or
  * bare CR around the dot; here the data goes on, and the message that
  * contains it is refused with 550 at the real end. */
@@ -841,6 +1017,11 @@ main(void)
 		cmocka_unit_test(timeout_and_shutdown_send_421_and_close),
 		cmocka_unit_test(dot_unstuffing_per_rfc5321_4_5_2),
 		cmocka_unit_test(data_split_into_single_octets_is_the_same),
+		cmocka_unit_test(runs_and_newlines_split_at_feed_ends_are_the_same),
+		cmocka_unit_test(cr_at_feed_end_then_other_octet_is_bare),
+		cmocka_unit_test(long_lines_come_out_whole_at_any_cut),
+		cmocka_unit_test(size_limit_inside_a_run_is_exact),
+		cmocka_unit_test(command_after_long_run_and_dot_waits_for_commit),
 		cmocka_unit_test(empty_message_is_accepted),
 		cmocka_unit_test(smuggling_sequences_never_end_data_and_get_550),
 		cmocka_unit_test(bare_lf_reply_names_lf),
