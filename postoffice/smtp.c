@@ -91,6 +91,24 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	s->cb->reply(s->arg, buf, n);
 }
 
+/* 555 for an ESMTP parameter we do not know, naming it as Postfix does.
+ * The name is the client's: at most 64 octets of it are echoed, anything
+ * but visible ASCII as '?', so a reply line stays one short line whatever
+ * was sent (RFC 5321 4.5.3.1.5). */
+static void
+reply_unsupported(struct smtp_session *s, const char *param)
+{
+	char name[65];
+	size_t i;
+
+	for (i = 0; i < sizeof(name) - 1 && param[i] != '\0' &&
+	    param[i] != ' '; i++)
+		name[i] = (param[i] > 0x20 && param[i] < 0x7f) ? param[i] : '?';
+	name[i] = '\0';
+	reply(s, "555 5.5.4 Unsupported option: %s", name);
+}
+
+
 static void
 session_close(struct smtp_session *s)
 {
@@ -387,8 +405,7 @@ check_mail(struct smtp_session *s, const char *args)
 		reply(s, "501 5.5.4 Unsupported BODY parameter value");
 		return -1;
 	case SMTP_PARAM_UNKNOWN:
-		reply(s, "555 5.5.4 Unsupported option: %.*s",
-		    (int)strcspn(bad, " "), bad);
+		reply_unsupported(s, bad);
 		return -1;
 	}
 	/* RFC 1870 section 6.2: refuse a declared size over the limit. */
@@ -444,8 +461,7 @@ check_rcpt(struct smtp_session *s, const char *args)
 		return -1;
 	}
 	if (*params != '\0') {
-		reply(s, "555 5.5.4 Unsupported option: %.*s",
-		    (int)strcspn(params, " "), params);
+		reply_unsupported(s, params);
 		return -1;
 	}
 	if (!s->env.smtputf8 && has_8bit(addr)) {

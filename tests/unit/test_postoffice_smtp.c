@@ -366,6 +366,27 @@ bad_syntax_gets_501(void **state)
 	harness_free(h);
 }
 
+/* The unknown parameter is the client's: its echo is cut to 64 octets and
+ * shows only visible ASCII, so the reply stays one well-formed line. */
+static void
+unsupported_option_echo_is_short_and_printable(void **state)
+{
+	struct harness *h = harness_new(SMTP_BARE_REJECT);
+	char cmd[256], want[128];
+
+	(void)state;
+	feed(h, "EHLO c\r\n");
+	h->rlen = 0;
+	feed(h, "MAIL FROM:<a@b.example> X\rY=\xe9\x01\r\n");
+	expect(h, "555 5.5.4 Unsupported option: X?Y=??\r\n");
+	snprintf(cmd, sizeof(cmd), "MAIL FROM:<a@b.example> %0100d\r\n", 0);
+	h->rlen = 0;
+	feed(h, cmd);
+	snprintf(want, sizeof(want), "555 5.5.4 Unsupported option: %064d\r\n", 0);
+	expect(h, want);
+	harness_free(h);
+}
+
 static void
 bad_addresses_get_501_5_1_7_and_5_1_3(void **state)
 {
@@ -1005,6 +1026,7 @@ main(void)
 		cmocka_unit_test(unknown_command_gets_500_and_session_goes_on),
 		cmocka_unit_test(command_with_nul_gets_500),
 		cmocka_unit_test(bad_syntax_gets_501),
+		cmocka_unit_test(unsupported_option_echo_is_short_and_printable),
 		cmocka_unit_test(bad_addresses_get_501_5_1_7_and_5_1_3),
 		cmocka_unit_test(null_sender_is_accepted_and_spooled_as_empty),
 		cmocka_unit_test(utf8_address_needs_smtputf8),
