@@ -325,12 +325,20 @@ main(int argc, char **argv)
 	    (auth = htpasswd_load(o.htpasswd, err, sizeof(err))) == NULL)
 		die(errno == ENOENT || errno == EACCES ? EX_NOINPUT : EX_DATAERR,
 		    "%s", err);
+	/* The spool first: expired leases are back in the queue before the
+	 * first client can connect. */
+	if ((q = queue_open(o.spool, &o.q, note, NULL, err, sizeof(err))) == NULL) {
+		rc = errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
+		    errno == EACCES || errno == EPERM ? EX_NOPERM : EX_OSERR;
+		die(rc, "%s", err);
+	}
 	le = listen_open(&l, o.listen, o.socket_mode, err, sizeof(err));
 	if (le != LISTEN_OK)
 		die(le == LISTEN_USAGE ? EX_USAGE : le == LISTEN_IN_USE ?
 		    EX_UNAVAILABLE : EX_OSERR, "%s", err);
 	if (!l.loopback && auth == NULL && !o.insecure_no_auth) {
 		listen_close(&l);
+		queue_free(q);
 		die(EX_USAGE, "refusing to serve %s without --htpasswd "
 		    "(--insecure-no-auth allows it)", l.name);
 	}
@@ -343,12 +351,6 @@ main(int argc, char **argv)
 	if (sigprocmask(SIG_BLOCK, &sigs, NULL) == -1 ||
 	    (sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
-	if ((q = queue_open(o.spool, &o.q, note, NULL, err, sizeof(err))) == NULL) {
-		rc = errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
-		    errno == EACCES || errno == EPERM ? EX_NOPERM : EX_OSERR;
-		listen_close(&l);
-		die(rc, "%s", err);
-	}
 	if ((s = server_new(&o.srv, q, l.fd, auth, err, sizeof(err))) == NULL) {
 		queue_free(q);
 		listen_close(&l);

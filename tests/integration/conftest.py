@@ -34,12 +34,6 @@ SLOWDOWN = 3 if VALGRIND else 1
 VALGRIND_SKIP = {
     "test_50_mib_message_is_streamed_not_held_in_memory":
         "measures peak RSS, which under valgrind is valgrind's own",
-    "test_unix_socket_with_its_mode":
-        "reads a log line written after the response without waiting for "
-        "it; under valgrind it comes later",
-    "test_lease_expired_during_downtime_returns_at_startup":
-        "looks at the spool as soon as the port accepts, which is before "
-        "start-up has returned expired leases; under valgrind that is late",
 }
 
 

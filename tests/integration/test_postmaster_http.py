@@ -213,7 +213,9 @@ def test_unix_socket_with_its_mode(daemons, tree, spool):
     wait_until(lambda: curl_ok(sock), what="socket answering")
     status, _, body = curl("http://localhost/", unix=sock)
     assert status == 200 and len(json.loads(body)) == 1
-    assert "status=served, client=unix" in d.stderr()
+    # The log line is written once the response has gone out.
+    wait_until(lambda: "status=served, client=unix" in d.stderr(),
+               what="the served line in the log")
     assert d.stop() == 0
     assert not os.path.exists(sock)
 
