@@ -4,6 +4,7 @@
 #include "postmaster/queue.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/message.h"
@@ -254,6 +256,74 @@ quarantine(struct queue *q, const char *id, const char *lease,
 		note(q, id, "status=quarantined, reason=%s", reason);
 }
 
+/* Room for n more bytes (and a NUL) at the end of the batch's JSON. */
+static int
+batch_reserve(struct batch *b, size_t n)
+{
+	size_t cap = b->json.cap ? b->json.cap : 1024;
+	char *np;
+
+	if (b->json.len + n + 1 <= b->json.cap)
+		return 0;
+	while (cap < b->json.len + n + 1)
+		cap *= 2;
+	if ((np = realloc(b->json.p, cap)) == NULL)
+		return -1;
+	b->json.p = np;
+	b->json.cap = cap;
+	return 0;
+}
+
+/*
+ * Reads .leased/NAME onto the end of the batch's JSON, where it is served
+ * from without another copy.  The same checks as spool_read(): ELOOP for
+ * a link, EINVAL for what is not a regular file, EFBIG past max.
+ */
+static int
+read_leased(struct queue *q, struct batch *b, const char *name, size_t max)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd, saved;
+
+	fd = openat(spool_dirfd(q->sp, SPOOL_LEASED), name,
+	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		errno = EFBIG;
+		goto fail;
+	}
+	if (batch_reserve(b, st.st_size) == -1)
+		goto fail;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, b->json.p + b->json.len + got, st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;	/* shrank under us: take what is there */
+		got += n;
+	}
+	close(fd);
+	b->json.len += got;
+	b->json.p[b->json.len] = '\0';
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 /*
  * Appends the JSON object of the file just leased as id, after checking
  * it is a valid message.  Returns 1 when appended, 0 when the file was
@@ -265,15 +335,16 @@ take_one(struct queue *q, struct batch *b, const char *id, char *err,
     size_t errlen)
 {
 	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2], why[200];
-	struct message m;
-	char *data = NULL, *brace;
-	size_t len;
-	int rc = -1;
+	char oid[SPOOL_ID_LEN + 1], head[SPOOL_ID_LEN + 16];
+	size_t mark = b->json.len, at, len, skip, hl;
+	char *obj, *brace;
 
-	memset(&m, 0, sizeof(m));
 	lease_file(name, id, b->lease);
-	if (spool_read(q->sp, SPOOL_LEASED, name, QUEUE_FILE_MAX, &data,
-	    &len) == -1) {
+	if (b->n > 0 && batch_puts(b, ",") == -1)
+		goto oom;
+	at = b->json.len;
+	if (read_leased(q, b, name, QUEUE_FILE_MAX) == -1) {
+		b->json.len = mark;
 		if (errno == EFBIG || errno == EINVAL || errno == ELOOP) {
 			quarantine(q, id, b->lease, errno == EFBIG ?
 			    "file too large" : "not a regular file");
@@ -282,43 +353,43 @@ take_one(struct queue *q, struct batch *b, const char *id, char *err,
 		snprintf(err, errlen, "reading %s: %s", name, strerror(errno));
 		return -1;
 	}
-	if (message_decode(data, len, &m, why, sizeof(why)) == -1) {
+	obj = b->json.p + at;
+	len = b->json.len - at;
+	/* Served as stored: the check proves the bytes are a message and a
+	 * JSON value of their own, without decoding them. */
+	if (message_check(obj, len, oid, why, sizeof(why)) == -1) {
+		b->json.len = mark;
 		quarantine(q, id, b->lease, why);
-		rc = 0;
-		goto out;
+		return 0;
 	}
-	if (m.id[0] != '\0' && strcmp(m.id, id) != 0) {
+	if (oid[0] != '\0' && strcmp(oid, id) != 0) {
+		b->json.len = mark;
 		quarantine(q, id, b->lease, "\"id\" differs from the file name");
-		rc = 0;
-		goto out;
+		return 0;
 	}
-	if (b->n > 0 && batch_puts(b, ",") == -1)
-		goto oom;
 	/* A file without an id (written by the original PostOffice) is
-	 * served with its file name as id, so that it can be acknowledged. */
-	if (m.id[0] == '\0') {
-		brace = strchr(data, '{');
-		if (batch_puts(b, "{\"id\":\"") == -1 || batch_puts(b, id) == -1 ||
-		    batch_puts(b, "\"") == -1)
+	 * served with its file name as id, so that it can be acknowledged:
+	 * everything up to the opening brace gives way to {"id":"ID", (the
+	 * object has at least mail_from, so a comma follows). */
+	if (oid[0] == '\0') {
+		brace = memchr(obj, '{', len);
+		skip = brace + 1 - obj;
+		hl = (size_t)snprintf(head, sizeof(head), "{\"id\":\"%s\",", id);
+		if (hl > skip && batch_reserve(b, hl - skip) == -1)
 			goto oom;
-		len -= brace + 1 - data;
-		memmove(data, brace + 1, len + 1);
-		/* the object had at least mail_from: a comma is needed */
-		if (batch_puts(b, ",") == -1)
-			goto oom;
+		obj = b->json.p + at;
+		memmove(obj + hl, obj + skip, len - skip + 1);
+		memcpy(obj, head, hl);
+		b->json.len = at + hl + len - skip;
 	}
-	if (batch_append(b, data, len) == -1)
-		goto oom;
 	memcpy(b->ids[b->n++], id, SPOOL_ID_LEN + 1);
-	rc = 1;
-	goto out;
+	return 1;
 oom:
+	b->json.len = mark;
+	if (b->json.p != NULL)
+		b->json.p[mark] = '\0';
 	snprintf(err, errlen, "out of memory");
-	rc = -1;
-out:
-	message_clear(&m);
-	free(data);
-	return rc;
+	return -1;
 }
 
 struct batch *

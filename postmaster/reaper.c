@@ -46,12 +46,19 @@ run(void *arg)
 			pthread_cond_wait(&r->cv, &r->mu);
 		if (r->head == NULL)
 			break;	/* stopping, and nothing left to do */
+		/* Take the whole list: the event loop may add more meanwhile
+		 * without waiting for the lock one deletion at a time. */
 		j = r->head;
-		if ((r->head = j->next) == NULL)
-			r->tail = &r->head;
+		r->head = NULL;
+		r->tail = &r->head;
 		pthread_mutex_unlock(&r->mu);
-		reap(r, j->id, j->lease);
-		free(j);
+		while (j != NULL) {
+			struct job *next = j->next;
+
+			reap(r, j->id, j->lease);
+			free(j);
+			j = next;
+		}
 		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -86,19 +93,28 @@ reaper_new(struct spool *sp, reaper_fail_fn fail, void *fail_arg, char *err,
 }
 
 void
-reaper_add(struct reaper *r, const char *id, const char *lease)
+reaper_add(struct reaper *r, const char (*ids)[SPOOL_ID_LEN + 1],
+    size_t n, const char *lease)
 {
-	struct job *j;
+	struct job *first = NULL, **last = &first, *j;
+	size_t i;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		reap(r, id, lease);
-		return;
+	for (i = 0; i < n; i++) {
+		if ((j = calloc(1, sizeof(*j))) == NULL) {
+			reap(r, ids[i], lease);
+			continue;
+		}
+		memcpy(j->id, ids[i], sizeof(j->id));
+		memcpy(j->lease, lease, sizeof(j->lease));
+		*last = j;
+		last = &j->next;
 	}
-	memcpy(j->id, id, sizeof(j->id));
-	memcpy(j->lease, lease, sizeof(j->lease));
+	if (first == NULL)
+		return;
+	/* One lock and one wake-up for the whole batch. */
 	pthread_mutex_lock(&r->mu);
-	*r->tail = j;
-	r->tail = &j->next;
+	*r->tail = first;
+	r->tail = last;
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }

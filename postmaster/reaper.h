@@ -22,9 +22,11 @@ typedef void (*reaper_fail_fn)(void *arg, const char *id, const char *lease,
 /* Starts the thread.  NULL with err filled on failure. */
 struct reaper *reaper_new(struct spool *sp, reaper_fail_fn fail,
     void *fail_arg, char *err, size_t errlen);
-/* Deletes .leased/ID.LEASE soon (at once, on this thread, if the work
- * cannot be queued). */
-void reaper_add(struct reaper *r, const char *id, const char *lease);
+/* Deletes .leased/ID.LEASE for each of the n ids soon, with one wake-up
+ * of the thread for all of them (at once, on this thread, for an id whose
+ * work cannot be queued). */
+void reaper_add(struct reaper *r, const char (*ids)[SPOOL_ID_LEN + 1],
+    size_t n, const char *lease);
 /* Finishes every queued deletion, stops the thread.  Accepts NULL. */
 void reaper_free(struct reaper *r);
 

@@ -570,10 +570,12 @@ settle(struct request *r, bool complete)
 			    r->client);
 		} else {
 			s->served++;
-			reaper_add(s->reaper, id, b->lease);
 			log_info("%s: status=served, client=%s", id, r->client);
 		}
 	}
+	if (complete && r->rm.route != ROUTE_LEASE)
+		reaper_add(s->reaper, (const char (*)[SPOOL_ID_LEN + 1])b->ids,
+		    b->n, b->lease);
 }
 
 static void

@@ -6,7 +6,8 @@
  *   even: the rest is a spool file.  When message_decode accepts it, the
  *         message is encoded again and decoded again, and the second
  *         decoding must equal the first (every field, the raw data byte
- *         for byte).
+ *         for byte).  message_check must never pass what message_decode
+ *         refuses, and refuses for the same reason.
  *   odd:  the rest is cut at 0xff bytes into a sender, recipients, a
  *         subject and the raw data (any bytes: NUL, invalid UTF-8, CR);
  *         the message built from them is encoded, and decoding the
@@ -126,16 +127,22 @@ static void
 fz_message_decoded(const uint8_t *data, size_t size)
 {
 	struct message m, back;
-	char err[256];
+	char err[256], why[256], id[33];
+	int checked;
 
 	memset(&back, 0, sizeof(back));
+	checked = message_check((const char *)data, size, id, why, sizeof(why));
 	if (message_decode((const char *)data, size, &m, err, sizeof(err)) == -1) {
-		/* A refusal says why and leaves nothing allocated. */
+		/* A refusal says why and leaves nothing allocated; the check
+		 * refuses it too, for the same reason. */
 		FUZZ_CHECK(err[0] != '\0');
 		FUZZ_CHECK(m.mail_from == NULL && m.rcpt_tos == NULL &&
 		    m.data == NULL);
+		FUZZ_CHECK(checked == -1 && strcmp(why, err) == 0);
 		return;
 	}
+	/* What the check passes is served as it is: the same message. */
+	FUZZ_CHECK(checked == -1 || strcmp(id, m.id) == 0);
 	FUZZ_CHECK(m.mail_from != NULL && m.nrcpt > 0 && m.data != NULL);
 	fz_message_reencode(&m, &back, false);
 	fz_message_same(&m, &back);
