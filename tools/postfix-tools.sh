@@ -15,7 +15,10 @@ dir=$(cd "$dir" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 cd "$tmp"
-if ! apt-get download postfix >/dev/null 2>apt.err; then
+# A machine whose package lists were never fetched knows no postfix yet.
+if ! apt-get download postfix >/dev/null 2>apt.err &&
+   ! { apt-get update -qq >/dev/null 2>&1 &&
+       apt-get download postfix >/dev/null 2>apt.err; }; then
 	echo "postfix-tools.sh: 'apt-get download postfix' failed:" >&2
 	cat apt.err >&2
 	exit 69
