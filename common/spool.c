@@ -454,11 +454,10 @@ spool_put(struct spool *sp, enum spool_area area, const char *name,
 }
 
 int
-spool_read(struct spool *sp, enum spool_area area, const char *name,
-    size_t max, char **buf, size_t *len)
+spool_read_append(struct spool *sp, enum spool_area area, const char *name,
+    size_t max, struct strbuf *b)
 {
 	struct stat st;
-	char *p = NULL;
 	size_t got = 0;
 	ssize_t n;
 	int fd, saved;
@@ -480,10 +479,10 @@ spool_read(struct spool *sp, enum spool_area area, const char *name,
 		errno = EFBIG;
 		goto fail;
 	}
-	if ((p = malloc(st.st_size + 1)) == NULL)
+	if (strbuf_reserve(b, st.st_size) == -1)
 		goto fail;
 	while (got < (size_t)st.st_size) {
-		n = read(fd, p + got, st.st_size - got);
+		n = read(fd, b->p + b->len + got, st.st_size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -492,17 +491,32 @@ spool_read(struct spool *sp, enum spool_area area, const char *name,
 			break;	/* shrank under us: take what is there */
 		got += n;
 	}
-	p[got] = '\0';
 	close(fd);
-	*buf = p;
-	*len = got;
+	b->len += got;
+	b->p[b->len] = '\0';
 	return 0;
 fail:
 	saved = errno;
-	free(p);
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int
+spool_read(struct spool *sp, enum spool_area area, const char *name,
+    size_t max, char **buf, size_t *len)
+{
+	struct strbuf b = { NULL, 0, 0 };
+
+	if (spool_read_append(sp, area, name, max, &b) == -1) {
+		free(b.p);
+		return -1;
+	}
+	if (b.p == NULL && (b.p = calloc(1, 1)) == NULL)
+		return -1;	/* an empty file */
+	*buf = b.p;
+	*len = b.len;
+	return 0;
 }
 
 static bool

@@ -111,6 +111,13 @@ int spool_put(struct spool *sp, enum spool_area area, const char *name,
 int spool_read(struct spool *sp, enum spool_area area, const char *name,
     size_t max, char **buf, size_t *len);
 
+/* Reads AREA/NAME whole onto the end of b (see util.h), NUL-terminated;
+ * the same checks and errors as spool_read().  On failure b is as it was
+ * (though perhaps with more room). */
+struct strbuf;
+int spool_read_append(struct spool *sp, enum spool_area area,
+    const char *name, size_t max, struct strbuf *b);
+
 /* Lists the names in an area, sorted ascending (oldest first), skipping
  * names that are not of the area's form.  *names is a malloc'd array of
  * malloc'd strings; free it with spool_list_free().  Returns the count or

@@ -27,20 +27,28 @@ util_write_all(int fd, const void *buf, size_t len)
 }
 
 int
-strbuf_append(struct strbuf *b, const void *buf, size_t len)
+strbuf_reserve(struct strbuf *b, size_t n)
 {
 	size_t cap;
 	char *np;
 
-	if (b->len + len + 1 > b->cap) {
-		cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = cap;
-	}
+	if (b->len + n + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	if ((np = realloc(b->p, cap)) == NULL)
+		return -1;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+int
+strbuf_append(struct strbuf *b, const void *buf, size_t len)
+{
+	if (strbuf_reserve(b, len) == -1)
+		return -1;
 	memcpy(b->p + b->len, buf, len);
 	b->len += len;
 	b->p[b->len] = '\0';

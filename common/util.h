@@ -17,6 +17,9 @@ struct strbuf {
 	size_t len, cap;
 };
 
+/* Makes room for n more bytes (and the NUL) without changing the
+ * contents.  0, or -1 (ENOMEM) leaving the buffer unchanged. */
+int strbuf_reserve(struct strbuf *b, size_t n);
 /* Appends len bytes.  0, or -1 (ENOMEM) leaving the buffer unchanged. */
 int strbuf_append(struct strbuf *b, const void *buf, size_t len);
 

@@ -256,24 +256,6 @@ quarantine(struct queue *q, const char *id, const char *lease,
 		note(q, id, "status=quarantined, reason=%s", reason);
 }
 
-/* Room for n more bytes (and a NUL) at the end of the batch's JSON. */
-static int
-batch_reserve(struct batch *b, size_t n)
-{
-	size_t cap = b->json.cap ? b->json.cap : 1024;
-	char *np;
-
-	if (b->json.len + n + 1 <= b->json.cap)
-		return 0;
-	while (cap < b->json.len + n + 1)
-		cap *= 2;
-	if ((np = realloc(b->json.p, cap)) == NULL)
-		return -1;
-	b->json.p = np;
-	b->json.cap = cap;
-	return 0;
-}
-
 /*
  * Reads .leased/NAME onto the end of the batch's JSON, where it is served
  * from without another copy.  The same checks as spool_read(): ELOOP for
@@ -282,46 +264,7 @@ batch_reserve(struct batch *b, size_t n)
 static int
 read_leased(struct queue *q, struct batch *b, const char *name, size_t max)
 {
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	int fd, saved;
-
-	fd = openat(spool_dirfd(q->sp, SPOOL_LEASED), name,
-	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	if (fstat(fd, &st) == -1)
-		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if ((size_t)st.st_size > max) {
-		errno = EFBIG;
-		goto fail;
-	}
-	if (batch_reserve(b, st.st_size) == -1)
-		goto fail;
-	while (got < (size_t)st.st_size) {
-		n = read(fd, b->json.p + b->json.len + got, st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;	/* shrank under us: take what is there */
-		got += n;
-	}
-	close(fd);
-	b->json.len += got;
-	b->json.p[b->json.len] = '\0';
-	return 0;
-fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
+	return spool_read_append(q->sp, SPOOL_LEASED, name, max, &b->json);
 }
 
 /*
@@ -375,7 +318,7 @@ take_one(struct queue *q, struct batch *b, const char *id, char *err,
 		brace = memchr(obj, '{', len);
 		skip = brace + 1 - obj;
 		hl = (size_t)snprintf(head, sizeof(head), "{\"id\":\"%s\",", id);
-		if (hl > skip && batch_reserve(b, hl - skip) == -1)
+		if (hl > skip && strbuf_reserve(&b->json, hl - skip) == -1)
 			goto oom;
 		obj = b->json.p + at;
 		memmove(obj + hl, obj + skip, len - skip + 1);
