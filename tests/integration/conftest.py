@@ -114,6 +114,22 @@ def wait_for_path(path, timeout=10.0):
     raise TimeoutError("%s never appeared" % path)
 
 
+def wait_until(pred, timeout=10.0, what=None):
+    """Polls pred until it holds; True then.  On timeout: raises an
+    AssertionError naming `what` when given, else returns False (for
+    `assert wait_until(...)`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    if pred():
+        return True
+    if what is not None:
+        raise AssertionError("timed out waiting for " + what)
+    return False
+
+
 def sanitizer_env():
     env = dict(os.environ)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")

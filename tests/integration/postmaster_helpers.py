@@ -10,7 +10,7 @@ import smtplib
 import subprocess
 import time
 
-from conftest import binary, free_port, wait_for_port, spool_messages
+from conftest import binary, free_port, wait_for_port, spool_messages, wait_until  # noqa: F401 (re-exported)
 
 _seq = [0]
 
@@ -146,15 +146,6 @@ def spool_snapshot(spool):
 
 def area(spool, name):
     return sorted(os.listdir(os.path.join(spool, name)))
-
-
-def wait_until(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def metrics(url, **kw):

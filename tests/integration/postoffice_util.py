@@ -7,7 +7,8 @@ import socket
 import subprocess
 import time
 
-from conftest import TOP, binary, free_port, spool_messages, wait_for_port
+from conftest import (TOP, binary, free_port, spool_messages, wait_for_port,
+                      wait_until)
 
 HOST = "mx.test"
 
@@ -152,11 +153,3 @@ def postfix_tools():
                        check=True, timeout=300)
     return d
 
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()

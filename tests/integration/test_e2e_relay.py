@@ -37,7 +37,7 @@ import pytest
 
 from conftest import (SANITIZER_MARKS, TOP, binary, free_port,
                       sanitizer_env, spool_messages, wait_for_path,
-                      wait_for_port)
+                      wait_for_port, wait_until)
 
 E2E = os.path.join(TOP, "tests", "e2e")
 BACKEND = "backend.internal"        # nullmailer's host name (me, mailname)
@@ -341,15 +341,6 @@ def stored(spool_dir, name):
     return m, raw
 
 
-def wait_until(cond, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(what)
-
-
 def log_lines(daemon, msgid):
     return [l for l in daemon.stderr().splitlines() if (msgid + ":") in l]
 
@@ -386,7 +377,7 @@ def test_e2e_mail_arrives_intact_and_without_trace_of_the_backend(tree, daemons)
     sender = daemons(in_namespace(nm, "send"), name="nullmailer-send")
     wait_until(lambda: "Delivery complete, 0 message(s) remain"
                in sender.stderr(),
-               "nullmailer never handed the message to postoffice")
+               what="nullmailer never handed the message to postoffice")
     sender.stop()
     with open(sender.logpath, errors="replace") as f:
         nullmailer_log = f.read()
@@ -408,7 +399,7 @@ def test_e2e_mail_arrives_intact_and_without_trace_of_the_backend(tree, daemons)
                for l in log_lines(relay.postoffice, msgid))
     wait_until(lambda: any("status=sent" in l and "client=unix" in l
                            for l in log_lines(relay.postmaster, msgid)),
-               "postmaster logged no status=sent for " + msgid)
+               what="postmaster logged no status=sent for " + msgid)
     assert any("status=leased" in l for l in log_lines(relay.postmaster, msgid))
     assert len([l for l in log.splitlines()
                 if l.startswith("postman[") and msgid + ": to=" in l
@@ -416,7 +407,7 @@ def test_e2e_mail_arrives_intact_and_without_trace_of_the_backend(tree, daemons)
     leased = re.compile(r"^127\.0\.0\.1 %s \"POST /postoffice/lease\S* "
                         r"HTTP/1\.1\" 200 upstream=unix:" % USER, re.M)
     wait_until(lambda: leased.search(relay.access_log()),
-               "nginx logged no lease passed to postmaster")
+               what="nginx logged no lease passed to postmaster")
 
     # What the destination MX received.
     [got] = spool_messages(relay.dest_spool)
@@ -480,7 +471,7 @@ def test_e2e_nginx_refuses_a_wrong_password_with_401(tree, daemons):
     refused = re.compile(r'"POST /postoffice/lease\S* HTTP/1\.1" 401 upstream=-$',
                          re.M)
     wait_until(lambda: refused.search(relay.access_log()),
-               "no 401 in nginx's access log")
+               what="no 401 in nginx's access log")
     assert "upstream=unix" not in relay.access_log()
     # Nothing leased, nothing moved.
     assert spool_messages(relay.spool) == [msgid]
@@ -537,7 +528,7 @@ def test_e2e_destination_4xx_defers_and_the_next_run_delivers(tree, daemons, sta
     # --retry-min and the next run delivers it.
     relay.start_destination()
     wait_until(lambda: spool_messages(relay.spool) == [msgid],
-               "the deferred message never returned to the queue")
+               what="the deferred message never returned to the queue")
     status, log = relay.postman()
     assert status == 0, log
     assert "delivered=1 deferred=0 bounced=0" in log
@@ -564,4 +555,4 @@ def test_e2e_destination_5xx_makes_a_dead_letter(tree, daemons, stage):
     assert spool_messages(relay.spool) == [] and relay.area(".leased") == []
     wait_until(lambda: any("status=bounced" in l
                            for l in log_lines(relay.postmaster, msgid)),
-               "postmaster logged no status=bounced")
+               what="postmaster logged no status=bounced")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, SANITIZER_MARKS, TOP, binary, free_port
+from conftest import BUILD, SANITIZER_MARKS, TOP, binary, free_port, wait_until
 from postman_fakes import sendmail_records
 
 pytestmark = pytest.mark.skipif(
@@ -22,15 +22,6 @@ pytestmark = pytest.mark.skipif(
 
 READY = "Press Ctrl-C to stop."
 DAEMON_PID = re.compile(r"^(postoffice|postmaster|postman)\[(\d+)\]: ", re.M)
-
-
-def wait_until(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def alive(pid):

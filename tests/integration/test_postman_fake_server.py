@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import binary, sanitizer_env
+from conftest import binary, sanitizer_env, wait_until
 from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
                            lease_token, log_lines, message, message_id,
                            run_postman, sendmail_records,
@@ -564,15 +564,6 @@ def start_postman(args, tree, sm):
 def read_log(tree):
     with open(os.path.join(tree, "postman.log"), "rb") as f:
         return f.read().decode("utf-8", "replace")
-
-
-def wait_until(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_sigterm_finishes_the_current_message_then_exits_0(pm, tree, sm):

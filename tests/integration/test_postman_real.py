@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import binary, free_port, sanitizer_env, spool_messages, wait_for_port
+from conftest import (binary, free_port, sanitizer_env, spool_messages,
+                      wait_for_port, wait_until)
 from postman_fakes import (assert_no_sanitizer_report, log_lines, run_postman,
                            sendmail_records)
 
@@ -210,21 +211,12 @@ def start_postman(args, tree, sm, name="postman"):
     return p, logf
 
 
-def wait_until(cond, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_overlapping_run_exits_at_once_with_one_line(daemons, tree, sm):
     relay = Relay(daemons, tree)
     relay.send([("ann@example.org", ["hang@example.net"], mail(1))])
     first, logf = start_postman(["--sendmail-timeout", "30", relay.url], tree, sm)
     try:
-        assert wait_until(lambda: len(sendmail_records(sm)) == 1)
+        assert wait_until(lambda: len(sendmail_records(sm)) == 1, timeout=20)
         t0 = time.monotonic()
         rc, log = run_postman(["--sendmail", fake_sendmail(), relay.url], tree,
                               sendmail_dir=sm)
@@ -249,7 +241,7 @@ def test_sigkill_in_the_middle_of_a_batch_loses_nothing(daemons, tree, sm):
         f.write("slow100\n")
     p, logf = start_postman([relay.url], tree, sm)
     try:
-        assert wait_until(lambda: len(sendmail_records(sm)) >= 5)
+        assert wait_until(lambda: len(sendmail_records(sm)) >= 5, timeout=20)
         p.send_signal(signal.SIGKILL)
         p.wait()
     finally:
@@ -287,7 +279,7 @@ def test_watch_delivers_mail_that_arrives_during_the_long_poll(daemons, tree, sm
         assert wait_until(lambda: len(sendmail_records(sm)) == 1, timeout=10)
         assert sendmail_records(sm)[0][1] == mail(1)
         assert wait_until(lambda: spool_messages(relay.spool) == [] and
-                          relay.area(".leased") == [])
+                          relay.area(".leased") == [], timeout=20)
         p.send_signal(signal.SIGTERM)
         assert p.wait(15) == 0
     finally:
