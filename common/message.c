@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/spool.h"
 #include "common/utf8.h"
@@ -266,6 +269,46 @@ fail:
 	return NULL;
 }
 
+#if defined(__SSE2__)
+/* How many octets at the start of in need no escape in a JSON string:
+ * anything but quote, backslash and the C0 controls.  Thirty-two, then
+ * sixteen at a time: a control is an octet whose unsigned minimum with
+ * 0x1f is itself. */
+static inline unsigned
+json_special16(const unsigned char *p)
+{
+	const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	const __m128i m = _mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+	    _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v));
+
+	return (unsigned)_mm_movemask_epi8(m);
+}
+
+static size_t
+json_safe_span(const unsigned char *in, size_t len)
+{
+	unsigned lo, hi;
+	size_t i = 0;
+
+	while (len - i >= 32) {
+		lo = json_special16(in + i);
+		hi = json_special16(in + i + 16);
+		if ((lo | hi) != 0)
+			return i + (size_t)__builtin_ctz(lo | hi << 16);
+		i += 32;
+	}
+	if (len - i >= 16) {
+		if ((lo = json_special16(in + i)) != 0)
+			return i + (size_t)__builtin_ctz(lo);
+		i += 16;
+	}
+	while (i < len && in[i] >= 0x20 && in[i] != '"' && in[i] != '\\')
+		i++;
+	return i;
+}
+#else
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -293,6 +336,7 @@ json_safe_span(const unsigned char *in, size_t len)
 		i++;
 	return i;
 }
+#endif
 
 /* Escapes valid UTF-8 for a JSON string (RFC 8259 section 7): quote,
  * backslash and the C0 controls; everything else passes through. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -454,13 +455,44 @@ spool_put(struct spool *sp, enum spool_area area, const char *name,
 }
 
 int
-spool_read_append(struct spool *sp, enum spool_area area, const char *name,
-    size_t max, struct strbuf *b)
+spool_read_fd_append(int fd, size_t max, struct strbuf *b)
 {
 	struct stat st;
 	size_t got = 0;
 	ssize_t n;
-	int fd, saved;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((size_t)st.st_size > max) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (strbuf_reserve(b, st.st_size) == -1)
+		return -1;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, b->p + b->len + got, st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;	/* shrank under us: take what is there */
+		got += n;
+	}
+	b->len += got;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int
+spool_read_append(struct spool *sp, enum spool_area area, const char *name,
+    size_t max, struct strbuf *b)
+{
+	int fd, rc, saved;
 
 	if (strchr(name, '/') != NULL || name[0] == '.' || name[0] == '\0') {
 		errno = EINVAL;
@@ -469,37 +501,11 @@ spool_read_append(struct spool *sp, enum spool_area area, const char *name,
 	fd = openat(sp->fd[area], name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return -1;
-	if (fstat(fd, &st) == -1)
-		goto fail;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if ((size_t)st.st_size > max) {
-		errno = EFBIG;
-		goto fail;
-	}
-	if (strbuf_reserve(b, st.st_size) == -1)
-		goto fail;
-	while (got < (size_t)st.st_size) {
-		n = read(fd, b->p + b->len + got, st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;	/* shrank under us: take what is there */
-		got += n;
-	}
-	close(fd);
-	b->len += got;
-	b->p[b->len] = '\0';
-	return 0;
-fail:
+	rc = spool_read_fd_append(fd, max, b);
 	saved = errno;
 	close(fd);
 	errno = saved;
-	return -1;
+	return rc;
 }
 
 int
@@ -604,6 +610,63 @@ spool_move(struct spool *sp, enum spool_area from, const char *from_name,
 		return -1;
 	}
 	return renameat(sp->fd[from], from_name, sp->fd[to], to_name);
+}
+
+int
+spool_hold(struct spool *sp, const char *id)
+{
+	struct stat held, now;
+	int fd, saved;
+
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = openat(sp->fd[SPOOL_QUEUE], id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno == EWOULDBLOCK ? EBUSY : errno;
+		goto fail;
+	}
+	if (fstat(fd, &held) == -1) {
+		saved = errno;
+		goto fail;
+	}
+	if (!S_ISREG(held.st_mode)) {
+		saved = EINVAL;
+		goto fail;
+	}
+	/* The lock came after the open: the file may meanwhile have been
+	 * leased away (renamed) or delivered (removed) by its last holder. */
+	if (fstatat(sp->fd[SPOOL_QUEUE], id, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    now.st_ino != held.st_ino || now.st_dev != held.st_dev) {
+		saved = ENOENT;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+spool_remove_held(struct spool *sp, const char *id, int fd)
+{
+	int rc, saved;
+
+	if (!spool_id_valid(id)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	rc = unlinkat(sp->fd[SPOOL_QUEUE], id, 0);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
 }
 
 int

@@ -118,6 +118,10 @@ struct strbuf;
 int spool_read_append(struct spool *sp, enum spool_area area,
     const char *name, size_t max, struct strbuf *b);
 
+/* Reads what is left of the open file fd onto the end of b, as
+ * spool_read_append() does (EINVAL, EFBIG). */
+int spool_read_fd_append(int fd, size_t max, struct strbuf *b);
+
 /* Lists the names in an area, sorted ascending (oldest first), skipping
  * names that are not of the area's form.  *names is a malloc'd array of
  * malloc'd strings; free it with spool_list_free().  Returns the count or
@@ -130,10 +134,26 @@ void spool_list_free(char **names, long n);
 bool spool_split_name(const char *name, char id[SPOOL_ID_LEN + 1],
     char lease[SPOOL_LEASE_LEN + 1]);
 
+/* --- holding a queued message in place --- */
+
+/*
+ * Opens queued ID and takes an exclusive flock(2) on it: while the
+ * descriptor is open no other holder (in this process or another) gets
+ * it, and spool_lease() callers hold before they rename.  A crash drops
+ * the lock with the process, and the message is simply still queued.
+ * Returns the descriptor, or -1 with errno: ENOENT (gone, or moved away
+ * between the open and the lock), EBUSY (someone holds it), ELOOP (a
+ * symbolic link), EINVAL (not a regular file or not an id).
+ */
+int spool_hold(struct spool *sp, const char *id);
+/* Removes held ID from the queue, then closes fd (the lock goes last). */
+int spool_remove_held(struct spool *sp, const char *id, int fd);
+
 /* --- moving messages between areas (each one rename) --- */
 
 /* Moves queued ID to .leased/ID.LEASE.  -1 with ENOENT when someone else
- * has it (or it never existed). */
+ * has it (or it never existed).  Call it holding ID (spool_hold()), so
+ * as not to take a message from under a holder. */
 int spool_lease(struct spool *sp, const char *id, const char *lease);
 /* Moves .leased/ID.LEASE back to the queue as ID. */
 int spool_release(struct spool *sp, const char *id, const char *lease);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -302,6 +303,20 @@ serve(const struct options *o, struct queue *q, struct server *s, int sigfd)
 	return 0;
 }
 
+/* A GET / response holds each of its messages open until it has gone out
+ * (up to --batch descriptors per connection): take every descriptor the
+ * hard limit allows.  Without them a batch is only cut short. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -319,6 +334,7 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "queue") == 0)
 		return queuectl_main(argc - 1, argv + 1);
 	parse_options(argc, argv, &o);
+	raise_nofile();
 	if (log_open(PROG, o.log_file, o.use_syslog) == -1)
 		die(EX_CANTCREAT, "%s: %s", o.log_file, strerror(errno));
 	if (o.htpasswd != NULL &&

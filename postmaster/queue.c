@@ -218,8 +218,14 @@ batch_puts(struct batch *b, const char *s)
 void
 batch_free(struct batch *b)
 {
+	size_t i;
+
 	if (b == NULL)
 		return;
+	for (i = 0; b->fds != NULL && i < b->n; i++)
+		if (b->fds[i] != -1)
+			close(b->fds[i]);
+	free(b->fds);
 	free(b->ids);
 	free(b->json.p);
 	free(b);
@@ -241,59 +247,54 @@ lease_file(char *name, const char *id, const char *lease)
 	snprintf(name, SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2, "%s.%s", id, lease);
 }
 
+/* Moves a message that cannot be served to .quarantine/: from the queue
+ * (lease NULL: it is held, or cannot be opened) or from .leased/ID.LEASE. */
 static void
 quarantine(struct queue *q, const char *id, const char *lease,
     const char *reason)
 {
 	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2];
+	int rc;
 
-	lease_file(name, id, lease);
-	if (spool_move(q->sp, SPOOL_LEASED, name, SPOOL_QUARANTINE, id) == -1)
+	if (lease == NULL)
+		rc = spool_move(q->sp, SPOOL_QUEUE, id, SPOOL_QUARANTINE, id);
+	else {
+		lease_file(name, id, lease);
+		rc = spool_move(q->sp, SPOOL_LEASED, name, SPOOL_QUARANTINE, id);
+	}
+	if (rc == -1)
 		note(q, id, "status=error, reason=quarantine failed: %s "
-		    "(it stays in %s until the lease expires)", strerror(errno),
-		    spool_area_name(SPOOL_LEASED));
+		    "(it stays in %s)", strerror(errno), lease == NULL ?
+		    "the queue" : spool_area_name(SPOOL_LEASED));
 	else
 		note(q, id, "status=quarantined, reason=%s", reason);
 }
 
 /*
- * Reads .leased/NAME onto the end of the batch's JSON, where it is served
- * from without another copy.  The same checks as spool_read(): ELOOP for
- * a link, EINVAL for what is not a regular file, EFBIG past max.
+ * Appends the JSON object of the message open as fd (held in place, or
+ * just leased as id), after checking it is a valid message.  Returns 1
+ * when appended, 0 when the file was quarantined, -1 on a spool error
+ * (err filled; the caller lets go of the message).
  */
 static int
-read_leased(struct queue *q, struct batch *b, const char *name, size_t max)
+take_one(struct queue *q, struct batch *b, const char *id, int fd,
+    char *err, size_t errlen)
 {
-	return spool_read_append(q->sp, SPOOL_LEASED, name, max, &b->json);
-}
-
-/*
- * Appends the JSON object of the file just leased as id, after checking
- * it is a valid message.  Returns 1 when appended, 0 when the file was
- * quarantined or vanished, -1 on a spool error (err filled; the message
- * stays leased and the caller releases it).
- */
-static int
-take_one(struct queue *q, struct batch *b, const char *id, char *err,
-    size_t errlen)
-{
-	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2], why[200];
-	char oid[SPOOL_ID_LEN + 1], head[SPOOL_ID_LEN + 16];
+	char oid[SPOOL_ID_LEN + 1], head[SPOOL_ID_LEN + 16], why[200];
 	size_t mark = b->json.len, at, len, skip, hl;
 	char *obj, *brace;
 
-	lease_file(name, id, b->lease);
 	if (b->n > 0 && batch_puts(b, ",") == -1)
 		goto oom;
 	at = b->json.len;
-	if (read_leased(q, b, name, QUEUE_FILE_MAX) == -1) {
+	if (spool_read_fd_append(fd, QUEUE_FILE_MAX, &b->json) == -1) {
 		b->json.len = mark;
-		if (errno == EFBIG || errno == EINVAL || errno == ELOOP) {
-			quarantine(q, id, b->lease, errno == EFBIG ?
+		if (errno == EFBIG || errno == EINVAL) {
+			quarantine(q, id, b->fds ? NULL : b->lease, errno == EFBIG ?
 			    "file too large" : "not a regular file");
 			return 0;
 		}
-		snprintf(err, errlen, "reading %s: %s", name, strerror(errno));
+		snprintf(err, errlen, "reading %s: %s", id, strerror(errno));
 		return -1;
 	}
 	obj = b->json.p + at;
@@ -302,12 +303,13 @@ take_one(struct queue *q, struct batch *b, const char *id, char *err,
 	 * JSON value of their own, without decoding them. */
 	if (message_check(obj, len, oid, why, sizeof(why)) == -1) {
 		b->json.len = mark;
-		quarantine(q, id, b->lease, why);
+		quarantine(q, id, b->fds ? NULL : b->lease, why);
 		return 0;
 	}
 	if (oid[0] != '\0' && strcmp(oid, id) != 0) {
 		b->json.len = mark;
-		quarantine(q, id, b->lease, "\"id\" differs from the file name");
+		quarantine(q, id, b->fds ? NULL : b->lease,
+		    "\"id\" differs from the file name");
 		return 0;
 	}
 	/* A file without an id (written by the original PostOffice) is
@@ -325,7 +327,6 @@ take_one(struct queue *q, struct batch *b, const char *id, char *err,
 		memcpy(obj, head, hl);
 		b->json.len = at + hl + len - skip;
 	}
-	memcpy(b->ids[b->n++], id, SPOOL_ID_LEN + 1);
 	return 1;
 oom:
 	b->json.len = mark;
@@ -335,42 +336,116 @@ oom:
 	return -1;
 }
 
+/* Lets go of the i-th message of a batch without serving it. */
+static void
+let_go(struct queue *q, struct batch *b, size_t i)
+{
+	const char *id = b->ids[i];
+
+	if (b->fds != NULL) {
+		close(b->fds[i]);
+		b->fds[i] = -1;
+		index_add(q, id);
+	} else if (queue_release(q, b->lease, id) == -1)
+		note(q, id, "status=error, reason=release failed: %s",
+		    strerror(errno));
+}
+
+/* Takes the oldest indexed id that can be had: held in place, and for a
+ * lease renamed into .leased/ as well.  Returns its descriptor, -2 when
+ * the index is empty, -1 on a spool error (err filled, id indexed again).
+ * Ids that another process holds are set aside in busy. */
+static int
+take_next(struct queue *q, struct batch *b, char id[SPOOL_ID_LEN + 1],
+    struct strbuf *busy, char *err, size_t errlen)
+{
+	const char *first;
+	int fd;
+
+	while ((first = idindex_first(q->ix)) != NULL) {
+		memcpy(id, first, SPOOL_ID_LEN + 1);
+		idindex_remove(q->ix, id);
+		if ((fd = spool_hold(q->sp, id)) == -1) {
+			if (errno == ENOENT)
+				continue;	/* delivered or leased by another */
+			if (errno == EBUSY) {
+				if (strbuf_append(busy, id, SPOOL_ID_LEN) == -1)
+					index_add(q, id);	/* tried again later */
+				continue;
+			}
+			if (errno == ELOOP || errno == EINVAL) {
+				quarantine(q, id, NULL, errno == ELOOP ?
+				    "a symbolic link" : "not a regular file");
+				continue;
+			}
+			snprintf(err, errlen, "opening %s: %s", id,
+			    strerror(errno));
+			index_add(q, id);
+			return -1;
+		}
+		if (b->fds != NULL)
+			return fd;
+		if (spool_lease(q->sp, id, b->lease) == 0)
+			return fd;
+		close(fd);
+		if (errno == ENOENT)
+			continue;
+		snprintf(err, errlen, "leasing %s: %s", id, strerror(errno));
+		index_add(q, id);
+		return -1;
+	}
+	return -2;
+}
+
 struct batch *
 queue_claim(struct queue *q, size_t max, const char *lease, const char *prefix,
     const char *suffix, char *err, size_t errlen)
 {
 	char id[SPOOL_ID_LEN + 1];
+	struct strbuf busy = { NULL, 0, 0 };
 	struct batch *b;
-	const char *first;
-	int rc;
+	size_t i;
+	int fd, rc;
 
 	err[0] = '\0';
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
 	    (b->ids = calloc(max ? max : 1, sizeof(*b->ids))) == NULL)
 		goto oom;
-	memcpy(b->lease, lease, sizeof(b->lease));
-	b->expires = spool_lease_expiry(lease);
+	if (lease == NULL) {
+		if ((b->fds = malloc((max ? max : 1) * sizeof(*b->fds))) == NULL)
+			goto oom;
+	} else {
+		memcpy(b->lease, lease, sizeof(b->lease));
+		b->expires = spool_lease_expiry(lease);
+	}
 	if (batch_puts(b, prefix) == -1 || batch_puts(b, "[") == -1)
 		goto oom;
 	while (b->n < max && b->json.len < q->cfg.max_batch_bytes &&
-	    (first = idindex_first(q->ix)) != NULL) {
-		memcpy(id, first, sizeof(id));
-		idindex_remove(q->ix, id);
-		if (spool_lease(q->sp, id, b->lease) == -1) {
-			if (errno == ENOENT)
-				continue;	/* taken by someone else */
-			snprintf(err, errlen, "leasing %s: %s", id,
-			    strerror(errno));
-			index_add(q, id);
-			break;
+	    (fd = take_next(q, b, id, &busy, err, errlen)) >= 0) {
+		memcpy(b->ids[b->n], id, sizeof(id));
+		if (b->fds != NULL)
+			b->fds[b->n] = fd;
+		rc = take_one(q, b, id, fd, err, errlen);
+		if (b->fds == NULL || rc != 1)
+			close(fd);
+		if (rc == 1) {
+			b->n++;
+			continue;
 		}
-		if ((rc = take_one(q, b, id, err, errlen)) == -1) {
-			if (queue_release(q, b->lease, id) == -1)
-				note(q, id, "status=error, reason=release failed: %s",
-				    strerror(errno));
+		if (rc == -1) {
+			if (b->fds != NULL)
+				index_add(q, id);	/* closed above */
+			else
+				let_go(q, b, b->n);
 			break;
 		}
 	}
+	for (i = 0; i + SPOOL_ID_LEN <= busy.len; i += SPOOL_ID_LEN) {
+		memcpy(id, busy.p + i, SPOOL_ID_LEN);
+		id[SPOOL_ID_LEN] = '\0';
+		index_add(q, id);
+	}
+	free(busy.p);
 	if (batch_puts(b, "]") == -1 || batch_puts(b, suffix) == -1)
 		goto oom;
 	return b;
@@ -378,9 +453,19 @@ oom:
 	snprintf(err, errlen, "out of memory");
 	if (b != NULL)
 		while (b->n > 0)
-			queue_release(q, b->lease, b->ids[--b->n]);
+			let_go(q, b, --b->n);
 	batch_free(b);
 	return NULL;
+}
+
+void
+queue_unhold(struct queue *q, struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; b->fds != NULL && i < b->n; i++)
+		if (b->fds[i] != -1)
+			let_go(q, b, i);
 }
 
 int

@@ -1,12 +1,14 @@
 /*
  * queue.h - PostMaster's side of the spool: which messages are queued
- * (an in-memory index kept current with inotify), claiming a batch by
- * rename, and what becomes of a leased message afterwards (acknowledged,
+ * (an in-memory index kept current with inotify), claiming a batch, and
+ * what becomes of a leased message afterwards (acknowledged,
  * deferred with back-off, dead-lettered, returned).
  *
- * Several PostMaster processes may share one spool: every claim is a
- * rename(2) that only one of them can win (see common/spool.h); a loser
- * forgets the id and takes the next one.
+ * Several PostMaster processes may share one spool: every claim takes
+ * the message's lock first (flock(2), see spool_hold()), and a lease is a
+ * rename(2) as well, that only one of them can win; a loser forgets the
+ * id (or, when it is only held, tries it again next time) and takes the
+ * next one.
  *
  * Nothing here logs.  Events that happen to a message outside a request
  * (quarantine, return to the queue) are reported through the note
@@ -41,10 +43,11 @@ struct queue;
 /* A claimed batch: the ids, oldest first, and their JSON objects joined
  * into json as prefix "[" obj "," obj ... "]" suffix. */
 struct batch {
-	char lease[SPOOL_LEASE_LEN + 1];
+	char lease[SPOOL_LEASE_LEN + 1];	/* "" when held in place */
 	time_t expires;
 	size_t n;
 	char (*ids)[SPOOL_ID_LEN + 1];
+	int *fds;		/* held in place: each id's locked descriptor */
 	struct strbuf json;	/* the response body; may be taken */
 };
 
@@ -85,17 +88,24 @@ long queue_expire(struct queue *q, time_t now);
 size_t queue_length(const struct queue *q);
 
 /*
- * Claims up to max of the oldest queued messages under lease (a token
- * from spool_lease_new()): each is renamed into .leased/, read and checked
- * (an invalid one is moved to .quarantine/ and noted, never served).  The
- * batch stops early once its JSON passes max_batch_bytes.  Returns the
- * batch (possibly empty) or NULL when out of memory; a spool error that
- * cut the batch short is described in err (err[0] is '\0' otherwise).
- * Free with batch_free() after settling each id with queue_ack() or
- * queue_release().
+ * Claims up to max of the oldest queued messages.  Each is held (see
+ * spool_hold()), read and checked (an invalid one is moved to
+ * .quarantine/ and noted, never served).  Under a lease (a token from
+ * spool_lease_new()) each is also renamed into .leased/ and let go;
+ * with lease NULL each stays in the queue, held, its descriptor in
+ * b->fds, until the caller removes it (spool_remove_held()) or lets go of
+ * it (queue_unhold()).  The batch stops early once its JSON passes
+ * max_batch_bytes.  Returns the batch (possibly empty) or NULL when out of
+ * memory; a spool error that cut the batch short is described in err
+ * (err[0] is '\0' otherwise).  Free with batch_free() after settling each
+ * leased id with queue_ack() or queue_release().
  */
 struct batch *queue_claim(struct queue *q, size_t max, const char *lease,
     const char *prefix, const char *suffix, char *err, size_t errlen);
+/* Lets go of every message b still holds: it is queued again, as if it
+ * had never been claimed. */
+void queue_unhold(struct queue *q, struct batch *b);
+/* Frees b, closing the descriptors it still holds. */
 void batch_free(struct batch *b);
 /* Takes the JSON out of b (the caller frees it). */
 char *batch_take_json(struct batch *b, size_t *len);

@@ -1,5 +1,5 @@
 /*
- * reaper.c - a thread working through a list of leased files to delete.
+ * reaper.c - a thread working through a list of served files to delete.
  */
 #include "postmaster/reaper.h"
 
@@ -13,6 +13,7 @@
 struct job {
 	char id[SPOOL_ID_LEN + 1];
 	char lease[SPOOL_LEASE_LEN + 1];
+	int fd;			/* held in the queue, or -1: leased */
 	struct job *next;
 };
 
@@ -28,9 +29,12 @@ struct reaper {
 };
 
 static void
-reap(struct reaper *r, const char *id, const char *lease)
+reap(struct reaper *r, const char *id, const char *lease, int fd)
 {
-	if (spool_ack(r->sp, id, lease) == -1 && r->fail != NULL)
+	int rc = fd == -1 ? spool_ack(r->sp, id, lease) :
+	    spool_remove_held(r->sp, id, fd);
+
+	if (rc == -1 && r->fail != NULL)
 		r->fail(r->fail_arg, id, lease, errno);
 }
 
@@ -55,7 +59,7 @@ run(void *arg)
 		while (j != NULL) {
 			struct job *next = j->next;
 
-			reap(r, j->id, j->lease);
+			reap(r, j->id, j->lease, j->fd);
 			free(j);
 			j = next;
 		}
@@ -94,18 +98,23 @@ reaper_new(struct spool *sp, reaper_fail_fn fail, void *fail_arg, char *err,
 
 void
 reaper_add(struct reaper *r, const char (*ids)[SPOOL_ID_LEN + 1],
-    size_t n, const char *lease)
+    size_t n, const char *lease, int *fds)
 {
 	struct job *first = NULL, **last = &first, *j;
 	size_t i;
+	int fd;
 
 	for (i = 0; i < n; i++) {
+		fd = fds != NULL ? fds[i] : -1;
+		if (fds != NULL)
+			fds[i] = -1;	/* the reaper's now */
 		if ((j = calloc(1, sizeof(*j))) == NULL) {
-			reap(r, ids[i], lease);
+			reap(r, ids[i], lease, fd);
 			continue;
 		}
 		memcpy(j->id, ids[i], sizeof(j->id));
 		memcpy(j->lease, lease, sizeof(j->lease));
+		j->fd = fd;
 		*last = j;
 		last = &j->next;
 	}

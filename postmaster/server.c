@@ -281,11 +281,9 @@ claim(struct request *r, size_t max, const char *prefix, const char *lease,
 static enum MHD_Result
 do_drain(struct request *r)
 {
-	char lease[SPOOL_LEASE_LEN + 1];
 	struct batch *b;
 
-	spool_lease_new(lease, time(NULL) + (time_t)r->s->cfg.lease_time);
-	if ((b = claim(r, r->s->cfg.batch, "", lease, "")) == NULL)
+	if ((b = claim(r, r->s->cfg.batch, "", NULL, "")) == NULL)
 		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "spool unavailable");
 	return reply_batch(r, b);
@@ -543,39 +541,47 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 /* Settles what a response handed out, now that libmicrohttpd says how it
- * ended. */
+ * ended.  Held messages (GET /) are deleted once the response went out
+ * whole, and simply let go of otherwise; leased ones stay leased once
+ * the lease went out, and go back to the queue otherwise. */
 static void
 settle(struct request *r, bool complete)
 {
 	struct batch *b = r->batch;
 	struct server *s = r->s;
+	bool held = b->fds != NULL;
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
 		const char *id = b->ids[i];
 
-		if (!complete) {
-			if (queue_release(s->q, b->lease, id) == 0)
-				log_info("%s: status=released, lease=%s, client=%s, "
-				    "reason=response not completed", id, b->lease,
+		if (complete) {
+			s->served++;
+			if (held)
+				log_info("%s: status=served, client=%s", id,
 				    r->client);
 			else
-				log_err("%s: release failed: %s (it returns when "
-				    "lease %s expires)", id, strerror(errno),
-				    b->lease);
-		} else if (r->rm.route == ROUTE_LEASE) {
-			s->served++;
-			log_info("%s: status=leased, lease=%s, expires=%lld, "
-			    "client=%s", id, b->lease, (long long)b->expires,
+				log_info("%s: status=leased, lease=%s, "
+				    "expires=%lld, client=%s", id, b->lease,
+				    (long long)b->expires, r->client);
+		} else if (held)
+			log_info("%s: status=released, client=%s, "
+			    "reason=response not completed", id, r->client);
+		else if (queue_release(s->q, b->lease, id) == 0)
+			log_info("%s: status=released, lease=%s, client=%s, "
+			    "reason=response not completed", id, b->lease,
 			    r->client);
-		} else {
-			s->served++;
-			log_info("%s: status=served, client=%s", id, r->client);
-		}
+		else
+			log_err("%s: release failed: %s (it returns when "
+			    "lease %s expires)", id, strerror(errno), b->lease);
 	}
-	if (complete && r->rm.route != ROUTE_LEASE)
+	if (!held)
+		return;
+	if (complete)
 		reaper_add(s->reaper, (const char (*)[SPOOL_ID_LEN + 1])b->ids,
-		    b->n, b->lease);
+		    b->n, b->lease, b->fds);
+	else
+		queue_unhold(s->q, b);
 }
 
 static void
@@ -598,9 +604,13 @@ static void
 reap_failed(void *arg, const char *id, const char *lease, int err)
 {
 	(void)arg;
-	log_warn("%s: deleting the served message failed: %s (lease %s; "
-	    "if it expired the message went back to the queue)", id,
-	    strerror(err), lease);
+	if (lease[0] == '\0')
+		log_warn("%s: deleting the served message failed: %s", id,
+		    strerror(err));
+	else
+		log_warn("%s: deleting the served message failed: %s (lease "
+		    "%s; if it expired the message went back to the queue)",
+		    id, strerror(err), lease);
 }
 
 /* The path is matched byte for byte as sent: a percent-encoded "/" or

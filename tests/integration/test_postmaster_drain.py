@@ -1,9 +1,11 @@
 """PostMaster's GET /: the original's drain, improved so that a message
 leaves the spool only once its response went out completely."""
 
+import fcntl
 import http.client
 import json
 import os
+import signal
 import socket
 import threading
 
@@ -107,6 +109,82 @@ def test_two_postmasters_on_one_spool_share_it_without_duplicates(daemons, spool
     assert sorted(got) == sorted(ids), "a message was lost"
     assert spool_messages(spool) == []
     assert "status=served" in a.log() and "status=served" in b.log()
+
+
+def lease_all(port, out, lock):
+    """Leases batches of 5 and acknowledges each message until the
+    queue is empty."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while True:
+        c.request("POST", "/lease?max=5", body=b"")
+        r = c.getresponse()
+        assert r.status == 200
+        got = json.loads(r.read())
+        if not got["messages"]:
+            return
+        for m in got["messages"]:
+            c.request("POST", "/leases/%s/%s/ack" % (got["lease"], m["id"]),
+                      body=b"")
+            a = c.getresponse()
+            a.read()
+            assert a.status == 200
+            with lock:
+                out.append(m["id"])
+
+
+def test_drainers_and_leasers_of_two_postmasters_never_share_a_message(daemons, spool):
+    ids = write_messages(spool, 500)
+    a = start_postmaster(daemons, spool, "--batch", "5", name="pm-a")
+    b = start_postmaster(daemons, spool, "--batch", "5", name="pm-b")
+    got, lock, threads = [], threading.Lock(), []
+    for i, (fn, port) in enumerate([(drain_all, a.port), (lease_all, a.port),
+                                    (drain_all, b.port), (lease_all, b.port)] * 2):
+        t = threading.Thread(target=fn, args=(port, got, lock))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(60)
+    # A process that found the rest held by the other may have stopped
+    # early: whatever is left is served by one more pass.
+    drain_all(a.port, got, lock)
+    assert len(got) == len(set(got)), "a message was served twice"
+    assert sorted(got) == ids, "a message was lost"
+    assert spool_messages(spool) == [] and area(spool, ".leased") == []
+
+
+def test_a_message_held_by_another_process_is_skipped_until_let_go(daemons, spool):
+    ids = write_messages(spool, 3)
+    pm = start_postmaster(daemons, spool)
+    # Another PostMaster serving ids[0] holds its lock.
+    fd = os.open(os.path.join(spool, ids[0]), os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert [m["id"] for m in get_json(pm.url + "/")[1]] == ids[1:]
+        status, r = get_json(pm.url + "/lease", method="POST")
+        assert (status, r["messages"]) == (200, [])
+        assert get_json(pm.url + "/")[1] == []
+        assert spool_messages(spool) == [ids[0]]
+    finally:
+        os.close(fd)
+    assert [m["id"] for m in get_json(pm.url + "/")[1]] == [ids[0]]
+    assert spool_messages(spool) == []
+
+
+def test_postmaster_killed_mid_response_leaves_every_message_queued(daemons, spool):
+    ids = write_messages(spool, 50, size=200 * 1024)
+    pm = start_postmaster(daemons, spool)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", pm.port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(64).startswith(b"HTTP/1.1 200")
+    pm.d.stop(signal.SIGKILL)
+    s.close()
+    # No lease to wait for: the messages never left the queue, and the
+    # next PostMaster serves them all at once.
+    assert spool_messages(spool) == ids and area(spool, ".leased") == []
+    again = start_postmaster(daemons, spool, name="postmaster-2")
+    assert [m["id"] for m in get_json(again.url + "/")[1]] == ids
 
 
 def test_mail_arriving_while_running_is_served(daemons, spool):

@@ -106,9 +106,9 @@ control_characters_are_escaped(void **state)
 	free(json);
 }
 
-/* The escaper copies runs of plain octets eight at a time: a character
- * that needs an escape at each position of a word, and at the end of the
- * data, is escaped exactly as it is alone. */
+/* The escaper copies runs of plain octets 32, 16 or 8 at a time: a
+ * character that needs an escape at each position of such a run, and at
+ * the end of the data, is escaped exactly as it is alone. */
 static void
 escapes_at_every_word_position_match_the_plain_form(void **state)
 {
@@ -120,7 +120,7 @@ escapes_at_every_word_position_match_the_plain_form(void **state)
 		{ '\r', "\\r" }, { '\t', "\\t" }, { '\x01', "\\u0001" },
 		{ '\x1f', "\\u001f" }, { '\x7f', "\x7f" }, { ' ', " " },
 	};
-	char data[24], expect[64], *json, *p;
+	char data[80], expect[128], *json, *p;
 	struct message m;
 	size_t i, at, len;
 

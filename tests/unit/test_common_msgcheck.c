@@ -207,6 +207,44 @@ nothing_past_len_is_read(void **state)
 	    sizeof(err)), -1);
 }
 
+/* The string scanner looks at 32 or 16 octets at once: a raw control
+ * or a stray quote is found at every position of a long string, and an
+ * escape at every position is taken. */
+static void
+each_position_of_a_long_string_is_checked(void **state)
+{
+	static const char *const bad[] = { "\x01", "\x1f", "\"", "\\" };
+	static const char *const good[] = { "\\\"", "\\\\", "\\r\\n",
+	    "\\u00e9", "\x7f", "\xc3\xa9" };
+	char data[128], json[512], got[33], err[128];
+	size_t i, len, at;
+
+	(void)state;
+	for (len = 1; len <= 80; len++) {
+		for (at = 0; at < len; at++) {
+			for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+				memset(data, 'x', len);
+				memcpy(data + at, bad[i], 1);
+				snprintf(json, sizeof(json), "{\"mail_from\":\"\","
+				    "\"rcpt_tos\":[\"a@b\"],\"data\":\"%.*s\"}",
+				    (int)len, data);
+				assert_int_equal(message_check(json, strlen(json),
+				    got, err, sizeof(err)), -1);
+			}
+			for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+				snprintf(json, sizeof(json), "{\"mail_from\":\"\","
+				    "\"rcpt_tos\":[\"a@b\"],\"data\":\"%.*s%s%.*s\"}",
+				    (int)at, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", good[i],
+				    (int)(len - at), "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"
+				    "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+				assert_int_equal(message_check(json, strlen(json),
+				    got, err, sizeof(err)), 0);
+			}
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -217,6 +255,7 @@ main(void)
 		cmocka_unit_test(what_the_decoder_refuses_is_refused_for_its_reason),
 		cmocka_unit_test(what_cannot_be_served_as_it_is_is_refused),
 		cmocka_unit_test(nothing_past_len_is_read),
+		cmocka_unit_test(each_position_of_a_long_string_is_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
