@@ -532,53 +532,126 @@ hex4(const unsigned char *p)
 	return v;
 }
 
-/* A string at s->p; on success *start and *stop bound its raw contents
- * and *escaped says whether they hold a backslash. */
+/* The length of the escape at p (a backslash): 2, 6, or 12 for a UTF-16
+ * surrogate pair; 0 when cJSON would refuse it. */
+static size_t
+escape_len(const unsigned char *p, const unsigned char *end)
+{
+	int u, lo;
+
+	if (end - p < 2)
+		return 0;
+	switch (p[1]) {
+	case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+	case 'r': case 't':
+		return 2;
+	case 'u':
+		break;
+	default:
+		return 0;
+	}
+	if (end - p < 6 || (u = hex4(p + 2)) == -1)
+		return 0;
+	/* cJSON refuses what is not a valid UTF-16 sequence. */
+	if (u >= 0xdc00 && u <= 0xdfff)
+		return 0;
+	if (u < 0xd800 || u > 0xdbff)
+		return 6;
+	if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+	    (lo = hex4(p + 8)) == -1 || lo < 0xdc00 || lo > 0xdfff)
+		return 0;
+	return 12;
+}
+
+#if defined(__SSE2__)
+/* For the 64 octets at p: the bits of the backslashes in *bs, and as the
+ * result those of what ends a string or makes it invalid (a quote, a C0
+ * control). */
+static inline uint64_t
+string_masks64(const unsigned char *p, uint64_t *bs)
+{
+	const __m128i quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
+	const __m128i ctl = _mm_set1_epi8(0x1f);
+	uint64_t stop = 0, b = 0;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		const __m128i v = _mm_loadu_si128(
+		    (const __m128i *)(const void *)(p + 16 * k));
+
+		stop |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(
+		    _mm_cmpeq_epi8(v, quote),
+		    _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v))) << (16 * k);
+		b |= (uint64_t)(unsigned)_mm_movemask_epi8(
+		    _mm_cmpeq_epi8(v, bsl)) << (16 * k);
+	}
+	*bs = b;
+	return stop;
+}
+#endif
+
+/*
+ * A string at s->p; on success *start and *stop bound its raw contents
+ * and *escaped says whether they hold a backslash.  Long strings (the
+ * raw message) go 64 octets at a time: the escapes in a block are
+ * stepped over bit by bit, without looking at the octets again.
+ */
 static bool
 scan_string(struct scan *s, const unsigned char **start,
     const unsigned char **stop, bool *escaped)
 {
-	int u, lo;
+	const unsigned char *p, *end = s->end;
+	size_t n;
 
-	if (s->p >= s->end || *s->p != '"')
+	if (s->p >= end || *s->p != '"')
 		return false;
-	*start = ++s->p;
+	*start = p = s->p + 1;
 	*escaped = false;
-	for (;;) {
-		s->p += json_safe_span(s->p, s->end - s->p);
-		if (s->p >= s->end || *s->p < 0x20)
-			return false;
-		if (*s->p == '"')
-			break;
-		/* a backslash */
-		*escaped = true;
-		if (s->end - s->p < 2)
-			return false;
-		switch (s->p[1]) {
-		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-		case 'r': case 't':
-			s->p += 2;
-			continue;
-		case 'u':
-			break;
-		default:
-			return false;
-		}
-		if (s->end - s->p < 6 || (u = hex4(s->p + 2)) == -1)
-			return false;
-		s->p += 6;
-		/* cJSON refuses what is not a valid UTF-16 sequence. */
-		if (u >= 0xdc00 && u <= 0xdfff)
-			return false;
-		if (u >= 0xd800 && u <= 0xdbff) {
-			if (s->end - s->p < 6 || s->p[0] != '\\' ||
-			    s->p[1] != 'u' || (lo = hex4(s->p + 2)) == -1 ||
-			    lo < 0xdc00 || lo > 0xdfff)
+#if defined(__SSE2__)
+	while (end - p >= 64) {
+		uint64_t bs, ends = string_masks64(p, &bs);
+		size_t k, past = 64;
+
+		/* Step over each escape that comes before the first end. */
+		while (bs != 0 && (ends == 0 ||
+		    __builtin_ctzll(bs) < __builtin_ctzll(ends))) {
+			k = (size_t)__builtin_ctzll(bs);
+			*escaped = true;
+			if ((n = escape_len(p + k, end)) == 0)
 				return false;
-			s->p += 6;
+			if (k + n >= 64) {
+				past = k + n;	/* it reaches into the next block */
+				ends = 0;
+				break;
+			}
+			bs &= ~0ULL << (k + n);
+			ends &= ~0ULL << (k + n);
 		}
+		if (ends != 0) {
+			p += __builtin_ctzll(ends);
+			if (*p != '"')
+				return false;
+			goto done;
+		}
+		p += past;
 	}
-	*stop = s->p++;
+#endif
+	for (;;) {
+		p += json_safe_span(p, end - p);
+		if (p >= end || *p < 0x20)
+			return false;
+		if (*p == '"')
+			break;
+		*escaped = true;
+		if ((n = escape_len(p, end)) == 0)
+			return false;
+		p += n;
+	}
+#if defined(__SSE2__)
+done:
+#endif
+	*stop = p;
+	s->p = p + 1;
 	return true;
 }
 
