@@ -15,6 +15,11 @@
  *   benchtool disk-drain DIR COUNT SIZE
  *       the filesystem's ceiling for a drain: COUNT files of SIZE bytes
  *       made untimed, then open + read + unlink of each, timed
+ *   benchtool serve FILE PORT
+ *       serves FILE's bytes from memory as the answer to every request,
+ *       over libmicrohttpd as PostMaster does, on 127.0.0.1:PORT; prints
+ *       "ready" and runs until standard input closes (the HTTP ceiling
+ *       of a drain: no file to open, read, check or remove)
  *   benchtool drain URL legacy|lease COUNT DEPTH SIZE DIR TMPDIR
  *       drains COUNT messages over one keep-alive connection, 50 per
  *       request, keeping DIR at about DEPTH queued files (refilled
@@ -32,6 +37,9 @@
  *       stampsendmail: "I SECONDS" per line) to hold COUNT lines and
  *       prints the percentiles of the difference
  *
+ * The disk ceilings also print cpu_ms: the loop's own CPU time (user +
+ * system) per file.
+ *
  * Results are printed as key=value pairs on one line.  Exit status 0 on
  * success, 1 on any failure (with a reason on stderr).
  */
@@ -39,6 +47,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
 #include <spawn.h>
@@ -260,11 +269,22 @@ count_queued(const char *dir)
 
 /* --- the disk's ceilings ------------------------------------------- */
 
+/* This process's CPU time so far (user + system), in seconds. */
+static double
+cpu_now(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 static void
 disk_write(const char *dir, long count, size_t size)
 {
 	char tmp[4096], dst[4096], *buf;
-	double t0, t;
+	double t0, t, c0;
 	int dfd;
 	long i;
 
@@ -277,6 +297,7 @@ disk_write(const char *dir, long count, size_t size)
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		die("%s: %s", dir, strerror(errno));
+	c0 = cpu_now();
 	t0 = now();
 	for (i = 0; i < count; i++) {
 		int fd;
@@ -296,7 +317,8 @@ disk_write(const char *dir, long count, size_t size)
 	t = now() - t0;
 	close(dfd);
 	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
+	    count / t, (cpu_now() - c0) * 1e3 / count);
 }
 
 /* Group commit as a spool can do it: GROUP files written, their data
@@ -310,7 +332,7 @@ disk_group(const char *dir, long count, size_t size, long group,
 {
 	char tmp[4096], dst[4096], *buf;
 	bool kick = strcmp(mode, "kick") == 0;
-	double t0, t;
+	double t0, t, c0;
 	int dfd, *fds;
 	long i, g;
 
@@ -324,6 +346,7 @@ disk_group(const char *dir, long count, size_t size, long group,
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		die("%s: %s", dir, strerror(errno));
+	c0 = cpu_now();
 	t0 = now();
 	for (i = 0; i < count; i += group) {
 		long n = count - i < group ? count - i : group;
@@ -356,14 +379,15 @@ disk_group(const char *dir, long count, size_t size, long group,
 	close(dfd);
 	free(fds);
 	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
+	    count / t, (cpu_now() - c0) * 1e3 / count);
 }
 
 static void
 disk_drain(const char *dir, long count, size_t size)
 {
 	char path[4096], *buf;
-	double t0, t;
+	double t0, t, c0;
 	long i;
 
 	buf = malloc(size + 1);
@@ -380,6 +404,7 @@ disk_drain(const char *dir, long count, size_t size)
 		write_all(fd, buf, size);
 		close(fd);
 	}
+	c0 = cpu_now();
 	t0 = now();
 	for (i = 0; i < count; i++) {
 		ssize_t n;
@@ -398,7 +423,72 @@ disk_drain(const char *dir, long count, size_t size)
 	}
 	t = now() - t0;
 	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f\n", count, t, count / t);
+	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
+	    count / t, (cpu_now() - c0) * 1e3 / count);
+}
+
+/* --- the HTTP ceiling of a drain -------------------------------------- */
+
+struct served {
+	char *body;
+	size_t len;
+};
+
+static enum MHD_Result
+serve_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_len, void **ctx)
+{
+	static int seen;
+	struct served *sv = cls;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	(void)url;
+	(void)method;
+	(void)version;
+	(void)upload;
+	if (*ctx == NULL) {
+		*ctx = &seen;
+		return MHD_YES;
+	}
+	*upload_len = 0;
+	r = MHD_create_response_from_buffer(sv->len, sv->body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void
+serve(const char *file, long port)
+{
+	struct served sv = { NULL, 0 };
+	struct MHD_Daemon *d;
+	struct stat st;
+	char line[64];
+	int fd;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0)
+		die("%s: %s", file, strerror(errno));
+	sv.len = (size_t)st.st_size;
+	if ((sv.body = malloc(sv.len + 1)) == NULL)
+		die("out of memory");
+	if (read(fd, sv.body, sv.len) != (ssize_t)sv.len)
+		die("%s: short read", file);
+	close(fd);
+	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, (uint16_t)port,
+	    NULL, NULL, serve_request, &sv, MHD_OPTION_END);
+	if (d == NULL)
+		die("cannot serve on port %ld", port);
+	printf("ready port=%ld bytes=%zu\n", port, sv.len);
+	while (fgets(line, sizeof(line), stdin) != NULL)
+		;
+	MHD_stop_daemon(d);
+	free(sv.body);
 }
 
 /* --- HTTP drain ----------------------------------------------------- */
@@ -840,6 +930,8 @@ main(int argc, char **argv)
 		    num(argv[5]), argv[6]);
 	else if (strcmp(cmd, "disk-drain") == 0 && argc == 5)
 		disk_drain(argv[2], num(argv[3]), (size_t)num(argv[4]));
+	else if (strcmp(cmd, "serve") == 0 && argc == 4)
+		serve(argv[2], num(argv[3]));
 	else if (strcmp(cmd, "drain") == 0 && argc == 9) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		drain(argv[2], argv[3], num(argv[4]), num(argv[5]),

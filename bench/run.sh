@@ -53,7 +53,7 @@ cc=${CC:-cc}
 cflags="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat=2 -Wno-format-nonliteral"
 # shellcheck disable=SC2046
 $cc $cflags -o "$tools/benchtool" "$here/benchtool.c" \
-    $(pkg-config --cflags --libs libcurl)
+    $(pkg-config --cflags --libs libcurl libmicrohttpd)
 $cc $cflags -o "$tools/nullsendmail" "$here/nullsendmail.c"
 $cc $cflags -o "$tools/stampsendmail" "$here/stampsendmail.c"
 

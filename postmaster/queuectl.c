@@ -323,6 +323,29 @@ qctl_delete(struct spool *sp, const char *id, enum spool_area *was,
 			return i == 0 ? QCTL_NOT_FOUND : QCTL_RACE;
 		}
 		*was = w.area;
+		if (w.area == SPOOL_QUEUE) {
+			/* Not from under a drain response that holds it. */
+			int fd = spool_hold(sp, id);
+
+			if (fd == -1 && errno == EBUSY) {
+				snprintf(err, errlen, "PostMaster is handing it "
+				    "out right now; it leaves the queue once the "
+				    "response has gone out");
+				return QCTL_RACE;
+			}
+			if (fd != -1) {
+				if (spool_remove_held(sp, id, fd) == 0)
+					return QCTL_OK;
+				if (errno == ENOENT)
+					continue;	/* look again */
+				snprintf(err, errlen, "removing %s: %s", id,
+				    strerror(errno));
+				return QCTL_ERROR;
+			}
+			if (errno == ENOENT)
+				continue;
+			/* Not a regular file (ELOOP, EINVAL): just unlink it. */
+		}
 		if (unlinkat(spool_dirfd(sp, w.area), w.name, 0) == 0)
 			return QCTL_OK;
 		if (errno != ENOENT) {

@@ -1,6 +1,7 @@
 """`postmaster queue`: operating a spool filled by the real PostOffice,
 also while the real PostMaster serves it."""
 
+import fcntl
 import json
 import os
 import re
@@ -254,6 +255,25 @@ def test_delete_of_a_leased_message_warns_and_its_ack_gets_404(five_states, spoo
             "delivering it now" % ids["leased"]) in err
     status, _ = get_json("%s/leases/%s/%s/ack" % (srv.url, token, ids["leased"]), "POST")
     assert status == 404
+
+
+def test_delete_of_a_message_being_handed_out_is_refused_until_it_is_not(five_states, spool):
+    _, ids, _ = five_states
+    # A GET / response in flight holds its messages' locks.
+    fd = os.open(os.path.join(spool, ids["queued"]), os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        rc, _, err = queue(spool, "delete", ids["queued"])
+        assert rc == EX_TEMPFAIL
+        assert ("postmaster queue: %s: it moved while being deleted (delivered "
+                "or moved by a daemon): PostMaster is handing it out right now"
+                % ids["queued"]) in err
+        assert os.path.exists(os.path.join(spool, ids["queued"]))
+    finally:
+        os.close(fd)
+    rc, _, err = queue(spool, "delete", ids["queued"])
+    assert rc == 0 and "%s: status=deleted, from=queued" % ids["queued"] in err
+    assert not os.path.exists(os.path.join(spool, ids["queued"]))
 
 
 def test_delete_removes_several_and_reports_the_missing_one(five_states, spool):
