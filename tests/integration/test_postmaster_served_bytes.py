@@ -7,6 +7,7 @@ is quarantined and never served."""
 import json
 import os
 
+from conftest import spool_messages
 from postmaster_helpers import (area, curl, message_object, new_id,
                                 start_postmaster, wait_until, write_message)
 
@@ -77,5 +78,5 @@ def test_unservable_files_are_quarantined_and_the_rest_served(daemons, spool):
     for mid in (tail, dup, ctl):
         assert ("%s: status=quarantined, reason=not a JSON text that can be "
                 "served as it is" % mid) in pm.log()
-    wait_until(lambda: area(spool, ".leased") == [], what="served files deleted")
+    wait_until(lambda: spool_messages(spool) == [], what="served files deleted")
     assert curl(pm.url + "/")[2] == b"[]"
