@@ -620,7 +620,11 @@ class Bench:
                 if http else "n/a"])
             self.drain_summary.append((size, depth, legacy, lease, original,
                                        fs, m("legacy", "p99_ms"), both,
-                                       m("http", "p99_ms")))
+                                       m("http", "p99_ms"),
+                                       m("legacy", "first_ms"),
+                                       m("legacy", "warm_p99_ms"),
+                                       m("http", "first_ms"),
+                                       m("http", "warm_p99_ms")))
         self.say.table(["size", "depth", "PostMaster GET /",
                         "PostMaster lease+ack", "original", "fs ceiling",
                         "HTTP ceiling", "fs+HTTP", "PM/original", "PM/fs",
@@ -890,8 +894,9 @@ class Bench:
                     "%s (<= 1/10: %s; the disk work alone is %s of it)" % (
                         row[0], row[1], row[2], row[5],
                         "met" if a * 10 <= b else "MISSED", row[8]))
-        for size, depth, legacy, lease, original, fs, p99, both, hp99 in \
-                getattr(self, "drain_summary", []):
+        for (size, depth, legacy, lease, original, fs, p99, both, hp99,
+             first, warm, hfirst, hwarm) in getattr(self, "drain_summary",
+                                                    []):
             if legacy is None:
                 continue
             line = "drain %3d KiB depth %6d%s: " % (
@@ -912,6 +917,9 @@ class Bench:
                 line += ", p99 %.1f ms (<= 20 ms: %s%s)" % (
                     p99, "met" if p99 <= 20 else "MISSED",
                     "; HTTP ceiling alone %.1f ms" % hp99 if both else "")
+                line += "; first request on a connection %.1f ms, p99 of " \
+                    "the others %.1f ms (HTTP ceiling: %.1f, %.1f)" % (
+                        first, warm, hfirst or 0, hwarm or 0)
             say(line)
         ds = getattr(self, "drain_summary", [])
         for size in (2048, 102400):

@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define REAPER_NICE 10
 
 struct job {
 	char id[SPOOL_ID_LEN + 1];
@@ -44,6 +48,10 @@ run(void *arg)
 	struct reaper *r = arg;
 	struct job *j;
 
+	/* Deleting is background work: the requests being answered come
+	 * first.  It still gets its share of the CPU, so held files never
+	 * pile up. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), REAPER_NICE);
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		while (r->head == NULL && !r->stopping)
