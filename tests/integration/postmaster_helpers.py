@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import smtplib
 import subprocess
 import time
@@ -161,3 +162,15 @@ def metrics(url, **kw):
 
 def stop(server, sig=signal.SIGTERM):
     return server.d.stop(sig)
+
+
+def stalled_response(port, request):
+    """Sends request (bytes) on a socket with a tiny receive buffer, reads
+    the start of a 200 response and returns the socket: the rest of the
+    response is stuck until the caller reads or closes it."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.sendall(request)
+    assert s.recv(64).startswith(b"HTTP/1.1 200")
+    return s

@@ -6,13 +6,12 @@ import http.client
 import json
 import os
 import signal
-import socket
 import threading
 
 from conftest import spool_messages
 from postmaster_helpers import (accept_via_postoffice, area, curl, get_json,
-                                start_postmaster, wait_until, write_message,
-                                write_messages)
+                                stalled_response, start_postmaster, wait_until,
+                                write_message, write_messages)
 
 
 def test_drain_serves_50_50_20_then_empty_array_oldest_first(daemons, spool):
@@ -50,11 +49,7 @@ def test_drain_client_disconnecting_mid_response_loses_nothing(daemons, spool):
     ids = write_messages(spool, 50, size=200 * 1024)
     before = {i: open(os.path.join(spool, i), "rb").read() for i in ids}
     pm = start_postmaster(daemons, spool)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", pm.port))
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert s.recv(64).startswith(b"HTTP/1.1 200")
+    s = stalled_response(pm.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     s.close()
     pm.wait_log("reason=response not completed", 50)
     assert "status=served" not in pm.log()
@@ -176,11 +171,7 @@ def test_a_message_held_by_another_process_is_skipped_until_let_go(daemons, spoo
 def test_postmaster_killed_mid_response_leaves_every_message_queued(daemons, spool):
     ids = write_messages(spool, 50, size=200 * 1024)
     pm = start_postmaster(daemons, spool)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", pm.port))
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert s.recv(64).startswith(b"HTTP/1.1 200")
+    s = stalled_response(pm.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     pm.d.stop(signal.SIGKILL)
     s.close()
     # No lease to wait for: the messages never left the queue, and the

@@ -4,14 +4,13 @@ letters, long poll, restarts."""
 import http.client
 import json
 import os
-import socket
 import threading
 import time
 
 from conftest import spool_messages
 from postmaster_helpers import (accept_via_postoffice, area, curl, get_json,
-                                metrics, start_postmaster, wait_until,
-                                write_message, write_messages)
+                                metrics, stalled_response, start_postmaster,
+                                wait_until, write_message, write_messages)
 
 
 def lease(url, query="", **kw):
@@ -189,11 +188,8 @@ def test_long_poll_without_mail_ends_empty_after_the_wait(daemons, spool):
 def test_lease_response_not_completed_returns_messages_at_once(daemons, spool):
     ids = write_messages(spool, 30, size=300 * 1024)
     pm = start_postmaster(daemons, spool)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(("127.0.0.1", pm.port))
-    s.sendall(b"POST /lease HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-    assert s.recv(64).startswith(b"HTTP/1.1 200")
+    s = stalled_response(pm.port, b"POST /lease HTTP/1.1\r\nHost: x\r\n"
+                                  b"Content-Length: 0\r\n\r\n")
     s.close()
     pm.wait_log("reason=response not completed", 30)
     assert spool_messages(spool) == ids and area(spool, ".leased") == []
