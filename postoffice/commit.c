@@ -21,10 +21,21 @@ struct job {
 	void *arg;
 };
 
+/* Threads that fdatasync a group's files side by side (with the worker
+ * itself), so that the filesystem folds their journal commits into one. */
+#define SYNC_HELPERS 7
+
 struct commit {
 	struct spool *sp;
 	struct event *notify;		/* made active by the worker */
 	pthread_t thread;
+	pthread_t helper[SYNC_HELPERS];
+	int nhelpers;
+	pthread_mutex_t slock;		/* guards the fields below */
+	pthread_cond_t swork, sdone;
+	struct job **sq;		/* the files of the group to sync */
+	size_t sq_n, sq_next, sq_left;
+	bool sstop;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct job *todo, **todo_tail;	/* submitted, FIFO */
@@ -46,11 +57,81 @@ set_err(struct job *j, const char *what)
  * again: their clients get 451 and will retry, so none may stay.
  */
 static void
-commit_group(struct commit *c, struct job *group)
+sync_one(struct job *j)
+{
+	if (spool_file_sync(j->f) == -1) {
+		set_err(j, "fdatasync");
+		spool_file_abort(j->f);
+		j->f = NULL;
+	}
+}
+
+/* Takes files to sync from c->sq until none is left; called with slock
+ * held, returns with it held. */
+static void
+sync_some(struct commit *c)
 {
 	struct job *j;
+
+	while (c->sq_next < c->sq_n) {
+		j = c->sq[c->sq_next++];
+		pthread_mutex_unlock(&c->slock);
+		sync_one(j);
+		pthread_mutex_lock(&c->slock);
+		if (--c->sq_left == 0)
+			pthread_cond_signal(&c->sdone);
+	}
+}
+
+static void *
+helper(void *arg)
+{
+	struct commit *c = arg;
+
+	pthread_mutex_lock(&c->slock);
+	for (;;) {
+		while (c->sq_next >= c->sq_n && !c->sstop)
+			pthread_cond_wait(&c->swork, &c->slock);
+		if (c->sq_next >= c->sq_n)
+			break;
+		sync_some(c);
+	}
+	pthread_mutex_unlock(&c->slock);
+	return NULL;
+}
+
+/* fdatasyncs the n files of jobs, side by side when helpers run. */
+static void
+sync_all(struct commit *c, struct job **jobs, size_t n)
+{
+	size_t i;
+
+	if (n < 2 || c->nhelpers == 0) {
+		for (i = 0; i < n; i++)
+			sync_one(jobs[i]);
+		return;
+	}
+	pthread_mutex_lock(&c->slock);
+	c->sq = jobs;
+	c->sq_n = n;
+	c->sq_next = 0;
+	c->sq_left = n;
+	pthread_cond_broadcast(&c->swork);
+	sync_some(c);
+	while (c->sq_left > 0)
+		pthread_cond_wait(&c->sdone, &c->slock);
+	c->sq = NULL;
+	c->sq_n = c->sq_next = 0;
+	pthread_mutex_unlock(&c->slock);
+}
+
+static void
+commit_group(struct commit *c, struct job *group)
+{
+	struct job *j, **tosync;
 	int dfd = spool_dirfd(c->sp, SPOOL_QUEUE);
 	bool any = false;
+	size_t n;
 
 	/* Start every file's write-back first, so that the fdatasyncs below
 	 * mostly wait for I/O already under way and share journal commits
@@ -62,14 +143,19 @@ commit_group(struct commit *c, struct job *group)
 			j->f = NULL;
 		}
 	}
-	for (j = group; j != NULL; j = j->next) {
-		if (j->f == NULL)
-			continue;
-		if (spool_file_sync(j->f) == -1) {
-			set_err(j, "fdatasync");
-			spool_file_abort(j->f);
-			j->f = NULL;
-		}
+	for (n = 0, j = group; j != NULL; j = j->next)
+		if (j->f != NULL)
+			n++;
+	if (n > 1 && (tosync = malloc(n * sizeof(*tosync))) != NULL) {
+		for (n = 0, j = group; j != NULL; j = j->next)
+			if (j->f != NULL)
+				tosync[n++] = j;
+		sync_all(c, tosync, n);
+		free(tosync);
+	} else {
+		for (j = group; j != NULL; j = j->next)
+			if (j->f != NULL)
+				sync_one(j);
 	}
 	for (j = group; j != NULL; j = j->next) {
 		if (j->f == NULL)
@@ -152,6 +238,17 @@ notified(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void
+stop_helpers(struct commit *c)
+{
+	pthread_mutex_lock(&c->slock);
+	c->sstop = true;
+	pthread_cond_broadcast(&c->swork);
+	pthread_mutex_unlock(&c->slock);
+	while (c->nhelpers > 0)
+		pthread_join(c->helper[--c->nhelpers], NULL);
+}
+
 struct commit *
 commit_new(struct event_base *base, struct spool *sp, char *err,
     size_t errlen)
@@ -168,16 +265,24 @@ commit_new(struct event_base *base, struct spool *sp, char *err,
 	c->done_tail = &c->done;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
+	pthread_mutex_init(&c->slock, NULL);
+	pthread_cond_init(&c->swork, NULL);
+	pthread_cond_init(&c->sdone, NULL);
 	if ((c->notify = event_new(base, -1, 0, notified, c)) == NULL) {
 		snprintf(err, errlen, "event_new failed");
 		goto fail;
 	}
+	/* Without helpers the worker syncs alone: slower, not wrong. */
+	while (c->nhelpers < SYNC_HELPERS && pthread_create(
+	    &c->helper[c->nhelpers], NULL, helper, c) == 0)
+		c->nhelpers++;
 	if ((rc = pthread_create(&c->thread, NULL, worker, c)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
 		goto fail;
 	}
 	return c;
 fail:
+	stop_helpers(c);
 	if (c->notify != NULL)
 		event_free(c->notify);
 	pthread_cond_destroy(&c->wake);
@@ -198,6 +303,7 @@ commit_free(struct commit *c)
 	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL);
+	stop_helpers(c);
 	while ((j = c->done) != NULL) {
 		c->done = j->next;
 		free(j);
@@ -205,6 +311,9 @@ commit_free(struct commit *c)
 	event_free(c->notify);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->swork);
+	pthread_cond_destroy(&c->sdone);
+	pthread_mutex_destroy(&c->slock);
 	free(c);
 }
 
