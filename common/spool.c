@@ -488,8 +488,8 @@ spool_read_fd_append(int fd, size_t max, struct strbuf *b)
 	return 0;
 }
 
-int
-spool_read_append(struct spool *sp, enum spool_area area, const char *name,
+static int
+read_append(struct spool *sp, enum spool_area area, const char *name,
     size_t max, struct strbuf *b)
 {
 	int fd, rc, saved;
@@ -514,7 +514,7 @@ spool_read(struct spool *sp, enum spool_area area, const char *name,
 {
 	struct strbuf b = { NULL, 0, 0 };
 
-	if (spool_read_append(sp, area, name, max, &b) == -1) {
+	if (read_append(sp, area, name, max, &b) == -1) {
 		free(b.p);
 		return -1;
 	}

@@ -111,15 +111,11 @@ int spool_put(struct spool *sp, enum spool_area area, const char *name,
 int spool_read(struct spool *sp, enum spool_area area, const char *name,
     size_t max, char **buf, size_t *len);
 
-/* Reads AREA/NAME whole onto the end of b (see util.h), NUL-terminated;
- * the same checks and errors as spool_read().  On failure b is as it was
- * (though perhaps with more room). */
 struct strbuf;
-int spool_read_append(struct spool *sp, enum spool_area area,
-    const char *name, size_t max, struct strbuf *b);
-
-/* Reads what is left of the open file fd onto the end of b, as
- * spool_read_append() does (EINVAL, EFBIG). */
+/* Reads what is left of the open file fd onto the end of b (see util.h),
+ * NUL-terminated: the same checks and errors as spool_read() (EINVAL for
+ * what is not a regular file, EFBIG past max).  On failure b is as it
+ * was (though perhaps with more room). */
 int spool_read_fd_append(int fd, size_t max, struct strbuf *b);
 
 /* Lists the names in an area, sorted ascending (oldest first), skipping

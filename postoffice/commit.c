@@ -100,17 +100,11 @@ helper(void *arg)
 	return NULL;
 }
 
-/* fdatasyncs the n files of jobs, side by side when helpers run. */
+/* fdatasyncs the n files of jobs side by side: this thread and the
+ * helpers take them one by one until all are done. */
 static void
 sync_all(struct commit *c, struct job **jobs, size_t n)
 {
-	size_t i;
-
-	if (n < 2 || c->nhelpers == 0) {
-		for (i = 0; i < n; i++)
-			sync_one(jobs[i]);
-		return;
-	}
 	pthread_mutex_lock(&c->slock);
 	c->sq = jobs;
 	c->sq_n = n;
@@ -143,19 +137,22 @@ commit_group(struct commit *c, struct job *group)
 			j->f = NULL;
 		}
 	}
+	/* Side by side when there are several and room to list them; one
+	 * after the other otherwise. */
 	for (n = 0, j = group; j != NULL; j = j->next)
-		if (j->f != NULL)
-			n++;
-	if (n > 1 && (tosync = malloc(n * sizeof(*tosync))) != NULL) {
-		for (n = 0, j = group; j != NULL; j = j->next)
-			if (j->f != NULL)
-				tosync[n++] = j;
+		n += j->f != NULL;
+	tosync = n > 1 && c->nhelpers > 0 ? malloc(n * sizeof(*tosync)) : NULL;
+	for (n = 0, j = group; j != NULL; j = j->next) {
+		if (j->f == NULL)
+			continue;
+		if (tosync != NULL)
+			tosync[n++] = j;
+		else
+			sync_one(j);
+	}
+	if (tosync != NULL) {
 		sync_all(c, tosync, n);
 		free(tosync);
-	} else {
-		for (j = group; j != NULL; j = j->next)
-			if (j->f != NULL)
-				sync_one(j);
 	}
 	for (j = group; j != NULL; j = j->next) {
 		if (j->f == NULL)

@@ -200,6 +200,24 @@ def spool(tree):
 
 
 @pytest.fixture
+def pm():
+    """A fake PostMaster for PostMan's tests (postman_fakes.py), closed
+    afterwards."""
+    from postman_fakes import FakePostMaster
+    f = FakePostMaster()
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def sm(tree):
+    """The folder where the fake sendmail records what it was given."""
+    d = os.path.join(tree, "sendmail")
+    os.mkdir(d)
+    return d
+
+
+@pytest.fixture
 def daemons(tree):
     """Factory: daemons(argv, name=...) starts a program; all are stopped
     (SIGTERM) at teardown and must leave no sanitizer report."""

@@ -226,3 +226,9 @@ def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60):
     text = p.stderr.decode("utf-8", "replace")
     assert_no_sanitizer_report(text)
     return p.returncode, text
+
+
+def read_log(tree, name="postman"):
+    """The text PostMan wrote to TREE/NAME.log (see start_postman)."""
+    with open(os.path.join(tree, name + ".log"), "rb") as f:
+        return f.read().decode("utf-8", "replace")

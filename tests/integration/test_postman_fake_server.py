@@ -16,25 +16,11 @@ import pytest
 from conftest import binary, sanitizer_env, wait_until
 from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
                            lease_token, log_lines, message, message_id,
-                           run_postman, sendmail_records,
+                           read_log, run_postman, sendmail_records,
                            assert_no_sanitizer_report)
 
 EX_USAGE, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_PROTOCOL, EX_NOPERM = \
     64, 66, 69, 75, 76, 77
-
-
-@pytest.fixture
-def pm():
-    f = FakePostMaster()
-    yield f
-    f.close()
-
-
-@pytest.fixture
-def sm(tree):
-    d = os.path.join(tree, "sendmail")
-    os.mkdir(d)
-    return d
 
 
 def fake_sendmail():
@@ -559,11 +545,6 @@ def start_postman(args, tree, sm):
                           os.path.join(tree, "postman.lock")] + args,
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=e)
     return p, log
-
-
-def read_log(tree):
-    with open(os.path.join(tree, "postman.log"), "rb") as f:
-        return f.read().decode("utf-8", "replace")
 
 
 def test_sigterm_finishes_the_current_message_then_exits_0(pm, tree, sm):

@@ -8,28 +8,13 @@ import os
 import signal
 import time
 
-from postman_fakes import (FakePostMaster, lease, log_lines, message,
-                           message_id, run_postman, sendmail_records,
+from postman_fakes import (lease, log_lines, message, message_id, read_log,
+                           run_postman, sendmail_records,
                            assert_no_sanitizer_report)
 from test_postman_real import (Relay, fake_sendmail, mail, raw,
                                start_postman, wait_until)
 from conftest import spool_messages
 
-import pytest
-
-
-@pytest.fixture
-def pm():
-    f = FakePostMaster()
-    yield f
-    f.close()
-
-
-@pytest.fixture
-def sm(tree):
-    d = os.path.join(tree, "sendmail")
-    os.mkdir(d)
-    return d
 
 
 def word(i):
@@ -76,8 +61,7 @@ def test_sigterm_reports_every_sendmail_in_flight_and_starts_no_more(pm, tree, s
         if p.poll() is None:
             p.kill()
         logf.close()
-    with open(os.path.join(tree, "postman.log"), "rb") as f:
-        text = f.read().decode()
+    text = read_log(tree)
     assert_no_sanitizer_report(text)
     started = sorted(int(r[0][-1].split("-")[1].split("@")[0])
                      for r in sendmail_records(sm))

@@ -14,8 +14,8 @@ import pytest
 
 from conftest import (binary, free_port, sanitizer_env, spool_messages,
                       wait_for_port, wait_until)
-from postman_fakes import (assert_no_sanitizer_report, log_lines, run_postman,
-                           sendmail_records)
+from postman_fakes import (assert_no_sanitizer_report, log_lines, read_log,
+                           run_postman, sendmail_records)
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(binary("postmaster")) and os.path.exists(binary("postoffice"))),
@@ -77,13 +77,6 @@ def raw(obj):
         return obj["data"].encode()
     import base64
     return base64.b64decode(obj["data_base64"])
-
-
-@pytest.fixture
-def sm(tree):
-    d = os.path.join(tree, "sendmail")
-    os.mkdir(d)
-    return d
 
 
 def fake_sendmail():
@@ -286,7 +279,6 @@ def test_watch_delivers_mail_that_arrives_during_the_long_poll(daemons, tree, sm
         if p.poll() is None:
             p.kill()
         logf.close()
-    with open(os.path.join(tree, "postman.log"), "rb") as f:
-        text = f.read().decode()
+    text = read_log(tree)
     assert_no_sanitizer_report(text)
     assert log_lines(text)[-1] == "delivered=1 deferred=0 bounced=0"

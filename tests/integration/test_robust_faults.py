@@ -130,6 +130,34 @@ def test_persistent_fsync_failure_refuses_every_message(daemons, tree, spool, sh
     count(faults)
 
 
+@pytest.mark.parametrize("times", ["1", "*"])
+def test_fdatasync_failing_within_a_commit_group_fails_only_its_messages(
+        daemons, tree, spool, shim, times):
+    """Twenty clients at once: their files are committed in groups and
+    synced side by side.  A failing fdatasync gets its own client 451 and
+    leaves no file; every other client gets 250 and its message queued."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("fdatasync", "EIO", times, "/.tmp/")
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(send_message(port, MSG)))
+               for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    failed = [r for r in replies if r == "451 4.3.0 Error: queue file write error"]
+    ok = [r for r in replies if r.startswith("250 ")]
+    assert len(failed) == len(faults.injected()) == (1 if times == "1" else 20)
+    assert len(ok) + len(failed) == 20, replies
+    assert sorted(spool_messages(spool)) == sorted(queued_id(r) for r in ok)
+    assert tmp_files(spool) == []
+    faults.disarm()
+    queued_id(send_message(port, MSG))
+    count(faults)
+    assert d.stop() == 0
+
+
 # --- the spool itself ----------------------------------------------------------
 
 def test_unreadable_spool_at_start_exits_73(tree, spool, shim):

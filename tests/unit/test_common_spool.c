@@ -202,6 +202,50 @@ lease_is_won_by_one_claimant_only(void **state)
 	assert_false(exists(f, name));
 }
 
+/* A hold is exclusive; a message leased or removed under a hold is gone
+ * for the next holder; what is not a regular file is refused. */
+static void
+hold_is_exclusive_until_let_go_or_removed(void **state)
+{
+	struct fixture *f = *state;
+	char id[33], other[33], link[33], l[25], err[256], p[256];
+	int fd;
+
+	spool_id_new(id);
+	assert_int_equal(spool_put(f->sp, SPOOL_QUEUE, id, "{}", 2, err, sizeof(err)), 0);
+	assert_true((fd = spool_hold(f->sp, id)) >= 0);
+	assert_int_equal(spool_hold(f->sp, id), -1);
+	assert_int_equal(errno, EBUSY);
+	close(fd);
+	assert_true((fd = spool_hold(f->sp, id)) >= 0);	/* let go: free again */
+	assert_int_equal(spool_remove_held(f->sp, id, fd), 0);
+	assert_false(exists(f, id));
+	assert_int_equal(spool_hold(f->sp, id), -1);
+	assert_int_equal(errno, ENOENT);
+
+	/* Leased away under the hold: the next holder finds nothing. */
+	spool_id_new(other);
+	assert_int_equal(spool_put(f->sp, SPOOL_QUEUE, other, "{}", 2, err, sizeof(err)), 0);
+	assert_true((fd = spool_hold(f->sp, other)) >= 0);
+	spool_lease_new(l, time(NULL) + 60);
+	assert_int_equal(spool_lease(f->sp, other, l), 0);
+	close(fd);
+	assert_int_equal(spool_hold(f->sp, other), -1);
+	assert_int_equal(errno, ENOENT);
+
+	spool_id_new(link);
+	snprintf(p, sizeof(p), "%s/%s", f->dir, link);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	assert_int_equal(spool_hold(f->sp, link), -1);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(spool_hold(f->sp, link), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(spool_hold(f->sp, "../etc/passwd"), -1);
+	assert_int_equal(errno, EINVAL);
+}
+
 static void
 release_puts_the_message_back(void **state)
 {
@@ -281,6 +325,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_is_oldest_first_and_skips_strangers, setup, teardown),
 		cmocka_unit_test_setup_teardown(lease_is_won_by_one_claimant_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(hold_is_exclusive_until_let_go_or_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(release_puts_the_message_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(expired_leases_and_due_deferrals_return, setup, teardown),
 		cmocka_unit_test_setup_teardown(moves_refuse_names_that_are_not_spool_names, setup, teardown),
