@@ -1,7 +1,9 @@
 /*
  * log.c - the daemons' log: one line per event, "PROG[PID]: text".
  * Writes go out with a single write(2) so that lines from several
- * processes sharing a file never interleave.
+ * processes sharing a file never interleave.  When standard error is
+ * systemd's journal (JOURNAL_STREAM names it), which records the program
+ * and pid itself, a line is "<PRIORITY>text" instead (sd-daemon(3)).
  */
 #include "common/log.h"
 
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@ static const char *log_prog = "postoffice";
 static char *log_path;
 static int log_fd = 2;
 static bool log_syslog;
+static bool log_journal;	/* standard error is the journal */
 /* The pid in each line, asked once per process: fork resets it. */
 static pid_t log_pid;
 static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
@@ -35,10 +39,28 @@ log_pid_watch_forks(void)
 	pthread_atfork(NULL, NULL, log_pid_forget);
 }
 
+/* Whether standard error is the stream systemd set up for the journal:
+ * JOURNAL_STREAM holds its "device:inode" (systemd.exec(5)). */
+static bool
+stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int n = 0;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%n", &dev, &ino, &n) != 2 ||
+	    v[n] != '\0' || fstat(2, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 int
 log_open(const char *prog, const char *path, bool use_syslog)
 {
 	log_prog = prog;
+	log_journal = stderr_is_journal();
 	log_syslog = use_syslog;
 	if (use_syslog)
 		openlog(prog, LOG_PID | LOG_NDELAY, LOG_MAIL);
@@ -90,7 +112,11 @@ log_emit(int prio, const char *fmt, va_list ap)
 	pthread_once(&log_pid_once, log_pid_watch_forks);
 	if (log_pid == 0)
 		log_pid = getpid();
-	n = snprintf(line, sizeof(line), "%s[%ld]: ", log_prog, (long)log_pid);
+	if (log_journal && log_fd == 2)
+		n = snprintf(line, sizeof(line), "<%d>", prio);
+	else
+		n = snprintf(line, sizeof(line), "%s[%ld]: ", log_prog,
+		    (long)log_pid);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (m < 0)
 		m = 0;

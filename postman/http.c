@@ -80,6 +80,36 @@ on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	}								\
 } while (0)
 
+/*
+ * The base URL, with the user named in it when the password is left to
+ * .netrc: libcurl looks a netrc password up for the URL's user, but sends
+ * an empty one for a user given with CURLOPT_USERNAME alone.
+ */
+static char *
+base_with_user(CURL *curl, const struct http_opts *o)
+{
+	const char *sep;
+	char *user, *s;
+	size_t a, b;
+
+	if (o->user == NULL || o->password != NULL)
+		return strdup(o->base);
+	if ((sep = strstr(o->base, "://")) == NULL)
+		return NULL;
+	if ((user = curl_easy_escape(curl, o->user, 0)) == NULL)
+		return NULL;
+	a = (size_t)(sep + 3 - o->base);
+	b = strlen(user);
+	if ((s = malloc(strlen(o->base) + b + 2)) != NULL) {
+		memcpy(s, o->base, a);
+		memcpy(s + a, user, b);
+		s[a + b] = '@';
+		strcpy(s + a + b + 1, o->base + a);
+	}
+	curl_free(user);
+	return s;
+}
+
 struct http_client *
 http_client_new(const struct http_opts *o, char *err, size_t errlen)
 {
@@ -88,8 +118,8 @@ http_client_new(const struct http_opts *o, char *err, size_t errlen)
 	CURLcode cc;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->base = strdup(o->base)) == NULL ||
-	    (c->curl = curl_easy_init()) == NULL) {
+	    (c->curl = curl_easy_init()) == NULL ||
+	    (c->base = base_with_user(c->curl, o)) == NULL) {
 		snprintf(err, errlen, "cannot set up libcurl");
 		goto fail;
 	}
@@ -125,10 +155,10 @@ http_client_new(const struct http_opts *o, char *err, size_t errlen)
 	if (o->netrc_file != NULL)
 		SETOPT(CURLOPT_NETRC_FILE, o->netrc_file);
 	SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-	if (o->user != NULL)
+	if (o->user != NULL && o->password != NULL) {
 		SETOPT(CURLOPT_USERNAME, o->user);
-	if (o->password != NULL)
 		SETOPT(CURLOPT_PASSWORD, o->password);
+	}
 	SETOPT(CURLOPT_POST, 1L);
 	/* Kept per request: the total timeout, the URL and the body. */
 	c->timeout_ms = o->timeout_ms;

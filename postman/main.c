@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,6 +354,7 @@ run_watch(struct run *run)
 	int rc;
 
 	log_info("watching %s, relay=%s", run->o->url, run->be->relay);
+	sd_notify(0, "READY=1\nSTATUS=watching");
 	while (!stopping) {
 		rc = lease_batch(run, &l);
 		if (rc == -1)
@@ -364,12 +366,17 @@ run_watch(struct run *run)
 		if (rc != 0) {
 			run->status = 0;
 			log_info("retrying in %gs", backoff);
+			sd_notifyf(0, "STATUS=trouble with PostMaster or the "
+			    "relay; retrying in %gs", backoff);
 			nap(backoff);
 			backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
 			continue;
 		}
+		if (backoff > 1)
+			sd_notify(0, "STATUS=watching");
 		backoff = 1;
 	}
+	sd_notify(0, "STOPPING=1");
 }
 
 /* --- setting up --- */

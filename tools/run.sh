@@ -4,8 +4,8 @@
 #   PostOffice  SMTP  127.0.0.1:$SMTP_PORT  (default 2525), spool $SPOOL
 #   PostMaster  HTTP  127.0.0.1:$HTTP_PORT  (default 8000), same spool
 #   PostMan     --watch, delivering through this machine's sendmail
-#               ($SENDMAIL, /usr/sbin/sendmail) when it is executable, else
-#               into the Maildir $MAILDIR (./Maildir)
+#               ($SENDMAIL, /usr/sbin/sendmail) when it is executable and
+#               not nullmailer's, else into the Maildir $MAILDIR (./Maildir)
 #
 # Ctrl-C (SIGINT) or SIGTERM stops all three.  The daemons log to this
 # terminal.  PostMan's lock file is $LOCK ($BUILD/postman.lock).
@@ -65,7 +65,22 @@ until curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$HTTP_PORT/metrics"; 
 	sleep 0.2
 done
 
-if [ -x "$SENDMAIL" ]; then
+# nullmailer's sendmail only relays to its remotes, and the remotes line
+# this relay asks for points at PostOffice: mail would go round for ever.
+is_nullmailer() {
+	real=$(readlink -f "$1" 2>/dev/null) || real=$1
+	case "$1 $real" in
+	*nullmailer*) return 0 ;;
+	esac
+	dpkg-query -S "$real" 2>/dev/null | grep -q '^nullmailer:'
+}
+
+if [ -x "$SENDMAIL" ] && is_nullmailer "$SENDMAIL"; then
+	echo "run: this machine's sendmail ($SENDMAIL) is nullmailer's, which would hand the mail back to PostOffice; PostMan delivers into the Maildir $MAILDIR instead"
+	"$BUILD/postman" --watch --maildir "$MAILDIR" \
+	    --lock "$LOCK" "http://127.0.0.1:$HTTP_PORT" &
+	arrives="It arrives in $MAILDIR/new/ (read it with: mutt -f $MAILDIR)."
+elif [ -x "$SENDMAIL" ]; then
 	echo "run: PostMan delivers through this machine's sendmail, $SENDMAIL"
 	"$BUILD/postman" --watch --sendmail "$SENDMAIL" \
 	    --lock "$LOCK" "http://127.0.0.1:$HTTP_PORT" &

@@ -185,3 +185,29 @@ def test_make_run_delivers_through_the_machines_sendmail_when_there_is_one(make_
     assert run.proc.wait(30) == 0, run.output()
     assert not any(alive(p) for p in pids.values())
     assert_group_ends(run.proc.pid)
+
+
+def test_make_run_does_not_hand_mail_back_to_a_nullmailer_sendmail(make_run, tree):
+    """nullmailer's sendmail relays to its remotes, which point at PostOffice
+    on such a machine: the script delivers into the Maildir instead."""
+    sm = os.path.join(tree, "sendmail")
+    os.mkdir(sm)
+    bindir = os.path.join(tree, "nullmailer")
+    os.mkdir(bindir)
+    nm = os.path.join(bindir, "sendmail")
+    os.symlink(binary("helpers/fake_sendmail"), nm)
+    run = make_run(sendmail=nm, extra_env={"FAKE_SENDMAIL_DIR": sm})
+    assert wait_until(lambda: READY in run.output() or run.proc.poll() is not None, 30), \
+        run.output()
+    assert run.proc.poll() is None, run.output()
+    assert ("run: this machine's sendmail (%s) is nullmailer's, which would hand "
+            "the mail back to PostOffice; PostMan delivers into the Maildir %s "
+            "instead\n" % (nm, run.maildir)) in run.output()
+    with smtplib.SMTP("127.0.0.1", run.smtp_port, timeout=30) as s:
+        s.sendmail("app@example.com", ["you@example.com"], mail())
+    new = os.path.join(run.maildir, "new")
+    assert wait_until(lambda: os.path.isdir(new) and os.listdir(new), 20), run.output()
+    assert sendmail_records(sm) == []
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(30) == 0, run.output()
+    assert_group_ends(run.proc.pid)

@@ -457,7 +457,7 @@ def test_ack_refused_ends_the_run(pm, tree, sm):
 AUTH = "Basic " + base64.b64encode(b"postman:s3cret pw").decode()
 
 
-@pytest.mark.parametrize("how", ["file", "env", "netrc", "argv"])
+@pytest.mark.parametrize("how", ["file", "env", "netrc", "netrc-user", "argv"])
 def test_basic_auth_password_sources(tree, sm, how):
     pm = FakePostMaster(auth=AUTH)
     try:
@@ -476,6 +476,14 @@ def test_basic_auth_password_sources(tree, sm, how):
                 f.write('machine 127.0.0.1 login postman password "s3cret pw"\n')
             os.chmod(p, 0o600)
             args = ["--netrc-file", p]
+        elif how == "netrc-user":
+            # --user picks its own line of several for the host
+            p = os.path.join(tree, "netrc")
+            with open(p, "w") as f:
+                f.write('machine 127.0.0.1 login other password nope\n'
+                        'machine 127.0.0.1 login postman password "s3cret pw"\n')
+            os.chmod(p, 0o600)
+            args += ["--netrc-file", p]
         else:
             args += ["--password", "s3cret pw"]
         rc, log = postman(pm, tree, sm, *args, env=env)

@@ -4,6 +4,7 @@ accepts them, `systemd-analyze security` rates every service at 2.0 or
 better, and the daemons declared Type=notify really send READY=1."""
 
 import datetime
+import fcntl
 import os
 import re
 import shutil
@@ -143,3 +144,27 @@ def ready_notification(argv, tree, ready_timeout=15.0):
 def test_notify_daemon_sends_ready(prog, tree, spool):
     argv = [binary(prog), "-s", spool, "-l", "127.0.0.1:%d" % free_port()]
     assert "READY=1" in ready_notification(argv, tree).split("\n")
+
+
+def test_postman_watch_sends_ready_once_set_up(installed, tree):
+    """postman.service is Type=notify: --watch says READY=1 once its lock
+    is taken and its relay set up, without waiting for PostMaster (nothing
+    listens on the port here)."""
+    assert "Type=notify" in settings(installed, "postman.service")
+    argv = [binary("postman"), "--watch", "--sendmail", "/bin/true",
+            "--lock", os.path.join(tree, "postman.lock"),
+            "http://127.0.0.1:%d/" % free_port()]
+    assert ready_notification(argv, tree).split("\n")[:2] == [
+        "READY=1", "STATUS=watching"]
+
+
+def test_postman_watch_is_not_ready_when_another_holds_the_lock(tree):
+    """A --watch PostMan that finds the lock taken exits (status 0) without
+    telling systemd it is ready."""
+    lock = os.path.join(tree, "postman.lock")
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        argv = [binary("postman"), "--watch", "--sendmail", "/bin/true",
+                "--lock", lock, "http://127.0.0.1:%d/" % free_port()]
+        with pytest.raises(socket.timeout):
+            ready_notification(argv, tree, ready_timeout=3.0)

@@ -1,0 +1,168 @@
+/* The log line's form: "PROG[PID]: text" on a file or a plain standard
+ * error, "<PRIORITY>text" when standard error is the journal. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static char path[] = "/tmp/test_common_log.XXXXXX";
+static int saved_stderr = -1;
+
+/* Points standard error at a fresh temporary file. */
+static int
+stderr_to_file(void **state)
+{
+	int fd;
+
+	(void)state;
+	strcpy(path + sizeof(path) - 7, "XXXXXX");
+	if ((fd = mkstemp(path)) == -1)
+		return -1;
+	saved_stderr = dup(2);
+	if (saved_stderr == -1 || dup2(fd, 2) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int
+stderr_back(void **state)
+{
+	(void)state;
+	log_close();
+	unsetenv("JOURNAL_STREAM");
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	unlink(path);
+	return 0;
+}
+
+static char *
+slurp(const char *p)
+{
+	static char buf[4096];
+	FILE *f = fopen(p, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void
+set_journal_stream(int fd, long long ino_delta)
+{
+	struct stat st;
+	char v[64];
+
+	assert_int_equal(fstat(fd, &st), 0);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino + (unsigned long long)ino_delta);
+	setenv("JOURNAL_STREAM", v, 1);
+}
+
+static void
+plain_stderr_lines_name_program_and_pid(void **state)
+{
+	char want[128];
+
+	(void)state;
+	assert_int_equal(log_open("postman", NULL, false), 0);
+	log_info("hello %d", 42);
+	log_err("bad");
+	snprintf(want, sizeof(want), "postman[%ld]: hello 42\npostman[%ld]: bad\n",
+	    (long)getpid(), (long)getpid());
+	assert_string_equal(slurp(path), want);
+}
+
+static void
+journal_lines_carry_the_priority_alone(void **state)
+{
+	(void)state;
+	set_journal_stream(2, 0);
+	assert_int_equal(log_open("postman", NULL, false), 0);
+	log_info("delivered=%d", 3);
+	log_warn("careful");
+	log_err("broken");
+	assert_string_equal(slurp(path),
+	    "<6>delivered=3\n<4>careful\n<3>broken\n");
+}
+
+static void
+another_stream_in_journal_stream_is_not_the_journal(void **state)
+{
+	char want[128];
+
+	(void)state;
+	set_journal_stream(2, 1);	/* stderr was redirected since */
+	assert_int_equal(log_open("postoffice", NULL, false), 0);
+	log_info("x");
+	snprintf(want, sizeof(want), "postoffice[%ld]: x\n", (long)getpid());
+	assert_string_equal(slurp(path), want);
+}
+
+static void
+malformed_journal_stream_is_ignored(void **state)
+{
+	char want[128];
+
+	(void)state;
+	setenv("JOURNAL_STREAM", "12:34junk", 1);
+	assert_int_equal(log_open("postmaster", NULL, false), 0);
+	log_info("y");
+	snprintf(want, sizeof(want), "postmaster[%ld]: y\n", (long)getpid());
+	assert_string_equal(slurp(path), want);
+}
+
+static void
+log_file_keeps_the_full_prefix_under_the_journal(void **state)
+{
+	char file[] = "/tmp/test_common_log_file.XXXXXX", want[128];
+	int fd = mkstemp(file);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	set_journal_stream(2, 0);
+	assert_int_equal(log_open("postman", file, false), 0);
+	log_info("z");
+	log_close();
+	snprintf(want, sizeof(want), "postman[%ld]: z\n", (long)getpid());
+	assert_string_equal(slurp(file), want);
+	assert_string_equal(slurp(path), "");
+	unlink(file);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    plain_stderr_lines_name_program_and_pid,
+		    stderr_to_file, stderr_back),
+		cmocka_unit_test_setup_teardown(
+		    journal_lines_carry_the_priority_alone,
+		    stderr_to_file, stderr_back),
+		cmocka_unit_test_setup_teardown(
+		    another_stream_in_journal_stream_is_not_the_journal,
+		    stderr_to_file, stderr_back),
+		cmocka_unit_test_setup_teardown(
+		    malformed_journal_stream_is_ignored,
+		    stderr_to_file, stderr_back),
+		cmocka_unit_test_setup_teardown(
+		    log_file_keeps_the_full_prefix_under_the_journal,
+		    stderr_to_file, stderr_back),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
