@@ -126,22 +126,26 @@ fuzz:
 	@BUILD=$(BUILD) tests/fuzz/run.sh
 
 # Installed by `make install`: man pages from man/, the units with their
-# ExecStart paths made to point at SBINDIR, the documentation and the
-# examples (contrib/ keeps its name under DOCDIR).
+# ExecStart paths made to point at SBINDIR, the documentation (doc/ keeps
+# its name under DOCDIR, so README's links hold) and the examples
+# (contrib/, with /usr/local/sbin/ made SBINDIR).
 MANPAGES = man/postoffice.8 man/postmaster.8 man/postman.8
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
-	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/doc
 	install -m 755 $(BINS) contrib/msmtp-sendmail $(DESTDIR)$(SBINDIR)/
 	set -e; for u in systemd/*.service systemd/*.socket systemd/*.timer; do \
 	  sed 's|@SBINDIR@|$(SBINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
 	  chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/}; \
 	done
 	install -m 644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man8/
-	install -m 644 README.md doc/*.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 doc/*.md $(DESTDIR)$(DOCDIR)/doc/
 	set -e; for f in $$(find contrib -type f 2>/dev/null | sort); do \
-	  install -D -m 644 $$f $(DESTDIR)$(DOCDIR)/$$f; \
+	  install -d $(DESTDIR)$(DOCDIR)/$$(dirname $$f); \
+	  sed 's|/usr/local/sbin/|$(SBINDIR)/|g' $$f > $(DESTDIR)$(DOCDIR)/$$f; \
+	  chmod 644 $(DESTDIR)$(DOCDIR)/$$f; \
 	done
 
 .PHONY: uninstall

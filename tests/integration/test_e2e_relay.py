@@ -15,6 +15,9 @@ or 5xx.  nullmailer runs in a private mount namespace (tests/e2e/
 nullmailer.sh) and nginx as its own instance in the test's folder: the
 machine's configuration is never touched.
 
+nginx's workers run as www-data, as in a deployment: they reach PostMaster's
+socket and read the password file through the group www-data only.
+
 Needs root (mount namespace, nginx's worker user) and Debian's
 nullmailer, nginx and msmtp, which `tools/deps.sh e2e` installs."""
 
@@ -125,12 +128,20 @@ def make_certificate(d):
     return cert, key
 
 
+def www_data_gid():
+    return int(run(["id", "-g", "www-data"]).stdout)
+
+
 def make_htpasswd(d):
     """The file both nginx (auth_basic_user_file) and PostMaster
-    (--htpasswd) read: one bcrypt entry, made as doc/deployment.md says."""
+    (--htpasswd) read: one bcrypt entry, made, owned and protected as
+    doc/deployment.md says (root:www-data, 0640): nginx's workers run as
+    www-data and read it for each request."""
     path = os.path.join(d, "htpasswd")
     r = run(["htpasswd", "-c", "-B", "-C", "5", "-b", path, USER, PASSWORD])
     assert r.returncode == 0, r.stderr
+    os.chown(path, 0, www_data_gid())
+    os.chmod(path, 0o640)
     return path
 
 
@@ -163,6 +174,13 @@ class Relay:
                                    "--retry-min", "4", "--retry-max", "4"],
                                   name="postmaster")
         wait_for_path(self.socket)
+        # What systemd/postmaster.socket gives the socket (SocketGroup=
+        # www-data, SocketMode=0660; PostMaster's --socket-mode is 0660
+        # too), and a test folder that others may cross but not list:
+        # nginx's workers, as www-data, reach PostMaster by the group alone.
+        os.chown(self.socket, 0, www_data_gid())
+        assert os.stat(self.socket).st_mode & 0o777 == 0o660
+        os.chmod(tree, 0o711)
         self.nginx = self.start_nginx()
         self.msmtprc = fill("msmtprc.in", os.path.join(tree, "msmtprc"),
                             DIR=tree, PORT=self.mx_port)

@@ -3,6 +3,7 @@
 import filecmp
 import glob
 import os
+import re
 import subprocess
 
 from conftest import BUILD, TOP
@@ -32,7 +33,7 @@ def tree_of(root):
 
 
 def expected_docs():
-    docs = ["README.md"] + [os.path.basename(p) for p in glob.glob(os.path.join(TOP, "doc", "*.md"))]
+    docs = ["README.md"] + [os.path.relpath(p, TOP) for p in glob.glob(os.path.join(TOP, "doc", "*.md"))]
     contrib = []
     for d, _, files in os.walk(os.path.join(TOP, "contrib")):
         contrib += [os.path.relpath(os.path.join(d, f), TOP) for f in files]
@@ -77,6 +78,32 @@ def test_units_point_at_the_installed_sbindir(tree):
     assert sorted(l.split()[0] for l in execs) == [
         "ExecStart=/opt/po/sbin/postman", "ExecStart=/opt/po/sbin/postman",
         "ExecStart=/opt/po/sbin/postmaster", "ExecStart=/opt/po/sbin/postoffice"]
+
+
+def test_examples_point_at_the_installed_sbindir(tree):
+    dest = os.path.join(tree, "root")
+    assert make("install", dest, prefix="/opt/po").returncode == 0
+    with open(os.path.join(dest, "opt/po/share/doc/postoffice/contrib/crontab")) as f:
+        [line] = [l for l in f.read().splitlines() if l.startswith("*/2 ")]
+    assert line.split()[5:7] == ["postman", "/opt/po/sbin/postman"]
+    assert "--sendmail /opt/po/sbin/msmtp-sendmail " in line
+    # everything else is copied as it is
+    with open(os.path.join(TOP, "contrib/nginx-postoffice.conf"), "rb") as f:
+        want = f.read()
+    with open(os.path.join(dest, "opt/po/share/doc/postoffice/contrib/"
+                                 "nginx-postoffice.conf"), "rb") as f:
+        assert f.read() == want
+
+
+def test_readme_links_hold_in_the_installed_tree(tree):
+    dest = os.path.join(tree, "root")
+    assert make("install", dest).returncode == 0
+    docdir = os.path.join(dest, "usr/share/doc/postoffice")
+    with open(os.path.join(docdir, "README.md")) as f:
+        links = re.findall(r"\]\(((?:doc|contrib)/[^)#]*)", f.read())
+    assert links
+    missing = [l for l in links if not os.path.exists(os.path.join(docdir, l))]
+    assert missing == []
 
 
 def test_man_pages_render_without_warnings(tree):
