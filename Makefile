@@ -31,7 +31,7 @@ endif
 PKGS_COMMON     = libcjson glib-2.0
 PKGS_POSTOFFICE = libevent libevent_pthreads gmime-3.0 libsystemd
 PKGS_POSTMASTER = libmicrohttpd libsystemd libcrypt
-PKGS_POSTMAN    = libcurl libesmtp-1.0 libsystemd
+PKGS_POSTMAN    = libcurl libesmtp-1.0 libssl libcrypto libsystemd
 PKGS_ALL = $(PKGS_COMMON) $(PKGS_POSTOFFICE) $(PKGS_POSTMASTER) $(PKGS_POSTMAN)
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS_ALL) 2>/dev/null)

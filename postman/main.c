@@ -413,7 +413,7 @@ setup_backend(struct run *run, char **smtp_password)
 		return EX_NOINPUT;
 	}
 	struct smtp_opts so = { o->smtp, (int)o->smtp_connections, o->starttls,
-	    o->smtp_user, *smtp_password, o->smtp_timeout };
+	    o->smtp_cacert, o->smtp_user, *smtp_password, o->smtp_timeout };
 	if ((run->be = smtp_backend_new(&so, err, sizeof(err))) == NULL) {
 		log_err("smtp: %s", err);
 		return EX_CONFIG;

@@ -41,7 +41,8 @@ const char opts_usage[] =
 "  --sendmail-parallel N   sendmails running at once (2)\n"
 "  --smtp HOST[:PORT]      deliver over SMTP instead (port 25)\n"
 "  --smtp-connections N    parallel SMTP sessions per batch (4)\n"
-"  --starttls              require STARTTLS\n"
+"  --starttls              require STARTTLS, with a verified certificate\n"
+"  --smtp-cacert FILE      CA certificates to verify the SMTP server with\n"
 "  --smtp-user NAME        SMTP AUTH user\n"
 "  --smtp-password-file F  SMTP AUTH password in F's first line\n"
 "  --smtp-timeout S        timeout of one SMTP step (60)\n"
@@ -59,7 +60,7 @@ enum {
 	O_USER = 256, O_PASSWORD_FILE, O_PASSWORD, O_NETRC_FILE, O_CACERT,
 	O_INSECURE, O_CONNECT_TIMEOUT, O_TIMEOUT, O_MAX_RESPONSE, O_BATCH,
 	O_MAX_TIME, O_WATCH, O_WAIT, O_SENDMAIL, O_SENDMAIL_TIMEOUT, O_SMTP,
-	O_SMTP_CONNECTIONS, O_STARTTLS, O_SMTP_USER, O_SMTP_PASSWORD_FILE,
+	O_SMTP_CONNECTIONS, O_STARTTLS, O_SMTP_CACERT, O_SMTP_USER, O_SMTP_PASSWORD_FILE,
 	O_SMTP_TIMEOUT, O_MAX_RECIPIENTS, O_LOCK, O_LOG, O_SYSLOG, O_HELP,
 	O_VERSION, O_MAILDIR, O_SENDMAIL_PARALLEL
 };
@@ -84,6 +85,7 @@ static const struct option longopts[] = {
 	{ "smtp", required_argument, NULL, O_SMTP },
 	{ "smtp-connections", required_argument, NULL, O_SMTP_CONNECTIONS },
 	{ "starttls", no_argument, NULL, O_STARTTLS },
+	{ "smtp-cacert", required_argument, NULL, O_SMTP_CACERT },
 	{ "smtp-user", required_argument, NULL, O_SMTP_USER },
 	{ "smtp-password-file", required_argument, NULL, O_SMTP_PASSWORD_FILE },
 	{ "smtp-timeout", required_argument, NULL, O_SMTP_TIMEOUT },
@@ -240,6 +242,7 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 				BAD("--smtp-connections: expected a count in 1..64, not '%s'", a);
 			break;
 		case O_STARTTLS: o->starttls = true; break;
+		case O_SMTP_CACERT: o->smtp_cacert = a; break;
 		case O_SMTP_USER: o->smtp_user = a; break;
 		case O_SMTP_PASSWORD_FILE: o->smtp_password_file = a; break;
 		case O_SMTP_TIMEOUT:
@@ -282,6 +285,11 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		BAD("--password-file and --password exclude each other");
 	if (smtp_only && o->smtp == NULL)
 		BAD("SMTP options need --smtp");
+	if (o->smtp_cacert != NULL && !o->starttls)
+		BAD("--smtp-cacert needs --starttls");
+	if (o->smtp_user != NULL && !o->starttls)
+		BAD("--smtp-user needs --starttls: the password must not cross "
+		    "the network in clear");
 	if (o->smtp_password_file != NULL && o->smtp_user == NULL)
 		BAD("--smtp-password-file needs --smtp-user");
 	if (o->wait > 0 && !o->watch)

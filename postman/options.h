@@ -31,6 +31,7 @@ struct postman_opts {
 	const char *maildir;		/* NULL: sendmail or SMTP */
 	long smtp_connections;		/* 4 */
 	bool starttls;
+	const char *smtp_cacert;	/* NULL: the system's CAs */
 	const char *smtp_user;
 	const char *smtp_password_file;
 	double smtp_timeout;		/* 60 */

@@ -15,6 +15,8 @@ struct smtp_opts {
 	const char *server;	/* HOST[:PORT], port 25 when absent */
 	int connections;	/* parallel sessions per batch, >= 1 */
 	bool starttls;		/* require STARTTLS (RFC 3207) */
+	const char *cacert;	/* CAs for the server's certificate; NULL:
+				 * the system's */
 	const char *user;	/* AUTH (RFC 4954) when not NULL */
 	const char *password;
 	double timeout;		/* seconds per protocol step */

@@ -10,7 +10,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libevent-dev libgmime-3.0-dev libcjson-dev
- libmicrohttpd-dev libcurl4-openssl-dev libesmtp-dev libsystemd-dev
+ libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libesmtp-dev libsystemd-dev
  libcrypt-dev libglib2.0-dev"
 pkgs_test="$pkgs_build libcmocka-dev python3 python3-pytest swaks curl
  apache2-utils ca-certificates openssl systemd man-db groff-base valgrind"
