@@ -17,7 +17,7 @@ from postmaster_helpers import message_object, new_id, write_message
 from postman_fakes import sendmail_records
 from robust_util import record_figures, stray_names
 
-KILLS = int(os.environ.get("ROBUST_KILLS_DELIVERY", "3" if VALGRIND else "20"))
+KILLS = int(os.environ.get("ROBUST_KILLS_DELIVERY", "3" if VALGRIND else "50"))
 LEASE_TIME = 2
 
 
@@ -168,7 +168,9 @@ def test_postmaster_sigkill_mid_lease_loses_nothing(daemons, spool):
 
 def test_postman_sigkill_mid_delivery_delivers_every_message(daemons, tree, spool):
     rnd = random.Random(int(os.environ.get("ROBUST_SEED", "6")) + 1)
-    ids = seed_spool(spool, 400)
+    # enough for every kill to find a run delivering (a run delivers
+    # about 8 to 10 messages before it is killed)
+    ids = seed_spool(spool, max(400, 20 * KILLS))
     port = free_port()
     pm = start_postmaster(daemons, spool, port)
     sm = os.path.join(tree, "sendmail")

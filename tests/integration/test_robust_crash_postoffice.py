@@ -4,7 +4,9 @@ nothing half-written is ever taken for a message, and nothing is queued
 that the client was not told about (unless its connection dropped after
 the final dot, when the client cannot know either way)."""
 
+import json
 import os
+import re
 import random
 import signal
 import subprocess
@@ -29,15 +31,23 @@ def start_postoffice(daemons, spool, port):
     return d
 
 
-def smtp_source(port, tools):
-    """Postfix's smtp-source as extra, unaudited load (the caller starts
-    it again when it gives up because the server went away)."""
+def smtp_source(port, tools, log):
+    """Postfix's smtp-source as a second load (the caller starts it again
+    when it gives up because the server went away).  With -v it logs every
+    reply it reads, so the ids PostOffice acknowledged to it are known."""
     env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(tools, "usr/lib/postfix"))
-    argv = [os.path.join(tools, "usr/sbin/smtp-source"), "-s", "4", "-m", "1000000",
-            "-l", "3000", "-f", "source@robust.example", "-t", "sink@robust.example",
-            "127.0.0.1:%d" % port]
+    argv = [os.path.join(tools, "usr/sbin/smtp-source"), "-v", "-s", "4",
+            "-m", "1000000", "-l", "3000", "-f", "source@robust.example",
+            "-t", "sink@robust.example", "127.0.0.1:%d" % port]
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=log)
+
+
+def smtp_source_acknowledged(path):
+    """The ids of the 250 replies smtp-source read after its final dots."""
+    with open(path, "rb") as f:
+        return set(re.findall(rb"<<< 250 2\.0\.0 Ok: queued as ([0-9a-f]{32})\b",
+                              f.read()))
 
 
 def test_sigkill_under_load_loses_no_acknowledged_message(daemons, spool):
@@ -46,14 +56,16 @@ def test_sigkill_under_load_loses_no_acknowledged_message(daemons, spool):
     tools = postfix_tools()
     d = start_postoffice(daemons, spool, port)
     load = Load(port, workers=4, seed=rnd.randint(1, 1 << 30)).start()
-    source = smtp_source(port, tools)
+    source_log_path = os.path.join(os.path.dirname(spool), "smtp-source.log")
+    source_log = open(source_log_path, "ab")
+    source = smtp_source(port, tools, source_log)
     kills = 0
     t0 = time.monotonic()
     try:
         while kills < KILLS:
             time.sleep(rnd.uniform(*LIFE))
             if source.poll() is not None:
-                source = smtp_source(port, tools)
+                source = smtp_source(port, tools, source_log)
             d.proc.send_signal(signal.SIGKILL)
             d.proc.wait(10)
             kills += 1
@@ -67,8 +79,19 @@ def test_sigkill_under_load_loses_no_acknowledged_message(daemons, spool):
         load.stop()
         source.kill()
         source.wait()
+        source_log.close()
     assert d.stop() == 0
     found = audit_spool(spool, load.ledger)
+    # smtp-source's acknowledged messages are there too, under their ids,
+    # and from it (audit_spool has decoded every file already).
+    stored = set(n.encode() for n in spool_messages(spool))
+    source_acked = smtp_source_acknowledged(source_log_path)
+    assert source_acked, "smtp-source had no message acknowledged"
+    lost = sorted(source_acked - stored)
+    assert not lost, "acknowledged to smtp-source and lost: %r" % lost[:10]
+    for mid in sorted(source_acked)[:50]:
+        with open(os.path.join(spool, mid.decode()), "rb") as f:
+            assert json.load(f)["mail_from"] == "source@robust.example"
     # A clean stop, and every start, leaves no temporary file behind.
     assert os.listdir(os.path.join(spool, ".tmp")) == []
     assert stray_names(spool) == []
@@ -79,6 +102,7 @@ def test_sigkill_under_load_loses_no_acknowledged_message(daemons, spool):
                    refused=len(led.refused), in_doubt=len(in_doubt),
                    in_doubt_stored=len([t for t in in_doubt if t in found]),
                    other_load_stored=len(spool_messages(spool)) - len(found),
+                   smtp_source_acknowledged=len(source_acked),
                    lost=0)
     # The test must have tested something: messages acknowledged in many
     # of the daemon's lives, and some connections cut after the dot.
