@@ -76,6 +76,106 @@ def valgrind_report(logpath):
     return ["valgrind (%s):" % logpath] + text.splitlines()[:80]
 
 
+def as_user(user):
+    """subprocess keyword arguments that run a program as user (a name or
+    a uid), its primary group and no other; none for user None."""
+    if user is None:
+        return {}
+    import pwd
+    pw = pwd.getpwnam(user) if isinstance(user, str) else pwd.getpwuid(user)
+    return dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+
+
+def valgrind_log_for(logpath, user=None):
+    """Makes logpath a file valgrind can write as user: created in
+    advance and handed over, so that its folder need not be writable."""
+    open(logpath, "w").close()
+    ids = as_user(user)
+    if ids:
+        os.chown(logpath, ids["user"], ids["group"])
+
+
+def reports_in(text, vglog=None):
+    """Sanitizer report lines in a program's stderr, and the valgrind
+    report from vglog when one was written."""
+    marks = [l for l in (text or "").splitlines() if any(m in l for m in SANITIZER_MARKS)]
+    if vglog is not None:
+        marks += valgrind_report(vglog)
+    return marks
+
+
+def run_program(argv, timeout=30, env=None, user=None, **kw):
+    """subprocess.run() for a built program that is not a daemon (a
+    command-line check, `postmaster queue`): with the sanitizers'
+    settings, under valgrind when VALGRIND=1, as `user` when given.  Its
+    output is captured unless the caller says otherwise.  A sanitizer or
+    valgrind report fails the test; else returns the CompletedProcess."""
+    e = sanitizer_env()
+    if env:
+        e.update(env)
+    name = os.path.basename(argv[0])
+    vgdir = vglog = None
+    if VALGRIND:
+        vgdir = tempfile.mkdtemp(prefix="valgrind.")
+        os.chmod(vgdir, 0o711)      # reached by a program run as `user`
+        vglog = os.path.join(vgdir, "valgrind.log")
+        valgrind_log_for(vglog, user)
+        argv = valgrind_argv(argv, vglog)
+        e.setdefault("G_SLICE", "always-malloc")
+    if "stdout" not in kw and "stderr" not in kw:
+        kw["capture_output"] = True
+    try:
+        p = subprocess.run(argv, env=e, timeout=timeout * SLOWDOWN,
+                           **as_user(user), **kw)
+        err = p.stderr
+        if isinstance(err, bytes):
+            err = err.decode("utf-8", "replace")
+        reports = reports_in(err, vglog)
+    finally:
+        if vgdir is not None:
+            shutil.rmtree(vgdir, ignore_errors=True)
+    assert not reports, "reports from %s:\n%s" % (name, "\n".join(reports))
+    return p
+
+
+class Program:
+    """A built program started in the background that is not a daemon
+    (one the test waits for): run_program()'s settings, for Popen."""
+
+    def __init__(self, argv, env=None, user=None, **kw):
+        e = sanitizer_env()
+        if env:
+            e.update(env)
+        self.name = os.path.basename(argv[0])
+        self.vgdir = self.vglog = None
+        if VALGRIND:
+            self.vgdir = tempfile.mkdtemp(prefix="valgrind.")
+            os.chmod(self.vgdir, 0o711)
+            self.vglog = os.path.join(self.vgdir, "valgrind.log")
+            valgrind_log_for(self.vglog, user)
+            argv = valgrind_argv(argv, self.vglog)
+            e.setdefault("G_SLICE", "always-malloc")
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, env=e, **as_user(user), **kw)
+
+    def communicate(self, timeout=60):
+        """Waits for the program: (stdout, stderr) as Popen gives them;
+        a sanitizer or valgrind report fails the test."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout * SLOWDOWN)
+            text = err.decode("utf-8", "replace") if isinstance(err, bytes) else err
+            reports = reports_in(text, self.vglog)
+        finally:
+            if self.vgdir is not None:
+                shutil.rmtree(self.vgdir, ignore_errors=True)
+        assert not reports, "reports from %s:\n%s" % (self.name, "\n".join(reports))
+        return out, err
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+
 def binary(name):
     """Path of a built program: postoffice, postmaster, postman, or a test
     helper as 'helpers/NAME'."""
@@ -140,7 +240,7 @@ def sanitizer_env():
 class Daemon:
     """A started program whose stderr goes to a file in the test tree."""
 
-    def __init__(self, argv, logpath, env=None, cwd=None):
+    def __init__(self, argv, logpath, env=None, cwd=None, user=None):
         self.argv = argv
         self.logpath = logpath
         self.log = open(logpath, "ab")
@@ -150,11 +250,12 @@ class Daemon:
         self.vglog = None
         if VALGRIND:
             self.vglog = logpath + ".valgrind"
+            valgrind_log_for(self.vglog, user)
             argv = valgrind_argv(argv, self.vglog)
             e.setdefault("G_SLICE", "always-malloc")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log,
-                                     env=e, cwd=cwd)
+                                     env=e, cwd=cwd, **as_user(user))
 
     @property
     def pid(self):
@@ -178,10 +279,7 @@ class Daemon:
 
     def sanitizer_report(self):
         text = self.stderr() if not self.log.closed else open(self.logpath, errors="replace").read()
-        marks = [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
-        if self.vglog is not None:
-            marks += valgrind_report(self.vglog)
-        return marks
+        return reports_in(text, self.vglog)
 
 
 @pytest.fixture
@@ -219,14 +317,15 @@ def sm(tree):
 
 @pytest.fixture
 def daemons(tree):
-    """Factory: daemons(argv, name=...) starts a program; all are stopped
-    (SIGTERM) at teardown and must leave no sanitizer report."""
+    """Factory: daemons(argv, name=...) starts a program (as `user` when
+    given); all are stopped (SIGTERM) at teardown and must leave no
+    sanitizer report."""
     started = []
 
-    def start(argv, name=None, env=None, cwd=None):
+    def start(argv, name=None, env=None, cwd=None, user=None):
         name = name or os.path.basename(argv[0])
         d = Daemon(argv, os.path.join(tree, "%s.%d.log" % (name, len(started))),
-                   env=env, cwd=cwd)
+                   env=env, cwd=cwd, user=user)
         started.append(d)
         return d
 

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import time
 
-from conftest import binary, free_port, spool_messages, wait_for_path
+from conftest import binary, free_port, run_program, spool_messages, wait_for_path
 from postmaster_helpers import (Server, area, curl, get_json, metrics,
                                 spool_snapshot, start_postmaster, wait_until,
                                 write_message, write_messages)
@@ -228,8 +228,9 @@ def curl_ok(sock):
 
 
 def run(*args, timeout=10):
-    return subprocess.run([binary("postmaster")] + list(args), capture_output=True,
-                          timeout=timeout, text=True)
+    """Runs postmaster to its end (under valgrind with VALGRIND=1)."""
+    return run_program([binary("postmaster")] + list(args), timeout=timeout,
+                       text=True)
 
 
 def test_non_loopback_address_without_auth_is_refused(daemons, tree, spool):

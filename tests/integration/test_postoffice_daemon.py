@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import binary, free_port, spool_messages, wait_for_port
+from conftest import binary, free_port, run_program, spool_messages, wait_for_port
 from postoffice_util import (Client, HOST, envelope, greet, load, only_message,
                              queued_id, raw_data, send_message, start,
                              tmp_files, wait_until)
@@ -19,8 +19,8 @@ MSG = b"Subject: d\r\n\r\nbody\r\n"
 
 
 def run(*args, timeout=10):
-    return subprocess.run([binary("postoffice")] + list(args),
-                          capture_output=True, timeout=timeout)
+    """Runs postoffice to its end (under valgrind with VALGRIND=1)."""
+    return run_program([binary("postoffice")] + list(args), timeout=timeout)
 
 
 # --- command line -----------------------------------------------------------

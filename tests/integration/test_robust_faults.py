@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, TOP, VALGRIND, free_port, spool_messages
+from conftest import BUILD, TOP, VALGRIND, free_port, run_program, spool_messages
 from postoffice_util import (HOST, greet, load, queued_id,
                              raw_data, send_message, start, tmp_files,
                              wait_until)
@@ -163,10 +163,8 @@ def test_fdatasync_failing_within_a_commit_group_fails_only_its_messages(
 def test_unreadable_spool_at_start_exits_73(tree, spool, shim):
     faults = Faults(tree, shim)
     faults.arm("open", "EACCES", "*", "/messages")
-    env = dict(os.environ, **faults.env)
-    r = subprocess.run([os.path.join(BUILD, "postoffice"), "-s", spool,
-                        "-l", "127.0.0.1:%d" % free_port()],
-                       capture_output=True, env=env, timeout=60)
+    r = run_program([os.path.join(BUILD, "postoffice"), "-s", spool,
+                     "-l", "127.0.0.1:%d" % free_port()], env=faults.env, timeout=60)
     assert r.returncode == 73, r.stderr
     lines = r.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "Permission denied" in lines[0], lines
