@@ -284,6 +284,57 @@ spool_path(const struct spool *sp)
 	return sp->path;
 }
 
+/* Fills err with "spool DIR[/AREA]: why"; errno is kept. */
+static void
+check_failed(struct spool *sp, int area, const char *why, char *err,
+    size_t errlen)
+{
+	int saved = errno;
+
+	snprintf(err, errlen, "spool %s%s%s: %s", sp->path,
+	    area == SPOOL_QUEUE ? "" : "/", area_names[area], why);
+	errno = saved;
+}
+
+int
+spool_check(struct spool *sp, char *err, size_t errlen)
+{
+	struct stat now, opened;
+	int i, fd, rc;
+
+	for (i = 0; i < SPOOL_NAREAS; i++) {
+		/* The path as it is now, against the folder opened. */
+		if (i == SPOOL_QUEUE)
+			rc = stat(sp->path, &now);
+		else
+			rc = fstatat(sp->fd[SPOOL_QUEUE], area_names[i], &now,
+			    AT_SYMLINK_NOFOLLOW);
+		if (rc == -1 || fstat(sp->fd[i], &opened) == -1) {
+			check_failed(sp, i, strerror(errno), err, errlen);
+			return -1;
+		}
+		if (!S_ISDIR(now.st_mode) || now.st_dev != opened.st_dev ||
+		    now.st_ino != opened.st_ino) {
+			errno = ESTALE;
+			check_failed(sp, i, "not the folder opened at start "
+			    "(moved or replaced)", err, errlen);
+			return -1;
+		}
+		/* Opening a folder checks the right to list it, as listing
+		 * does; write and search are what new files and renames
+		 * need. */
+		fd = openat(sp->fd[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd != -1)
+			close(fd);
+		if (fd == -1 || faccessat(sp->fd[i], ".", W_OK | X_OK,
+		    AT_EACCESS) == -1) {
+			check_failed(sp, i, strerror(errno), err, errlen);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 spool_dirfd(const struct spool *sp, enum spool_area area)
 {

@@ -50,6 +50,10 @@ struct spool *spool_open(const char *dir, char *err, size_t errlen);
 void spool_free(struct spool *sp);
 
 const char *spool_path(const struct spool *sp);
+/* Checks that DIR still names the directory spool_open() opened (not
+ * removed, moved away or replaced), and that every area can be listed
+ * and changed.  0, or -1 with errno and err filled ("spool DIR: why"). */
+int spool_check(struct spool *sp, char *err, size_t errlen);
 /* The directory fd of an area, owned by the spool (do not close). */
 int spool_dirfd(const struct spool *sp, enum spool_area area);
 /* The folder name of an area relative to DIR ("" for the queue). */

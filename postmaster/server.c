@@ -44,6 +44,7 @@ struct server {
 	struct reaper *reaper;		/* deletes what the drain served */
 	struct request *waiting;	/* suspended long polls */
 	bool quiescing;
+	bool spool_down;		/* the last check of the spool failed */
 	uint64_t served, acked, failed;
 };
 
@@ -263,17 +264,45 @@ reply_batch(struct request *r, struct batch *b)
 	    MHD_RESPMEM_MUST_FREE);
 }
 
+/* Whether the spool can be served from (see spool_check()); when not,
+ * why says "spool DIR: reason".  Going down and coming back are logged
+ * once each, however many requests find out. */
+static bool
+spool_usable(struct server *s, char *why, size_t len)
+{
+	if (spool_check(queue_spool(s->q), why, len) == -1) {
+		if (!s->spool_down)
+			log_err("%s", why);
+		s->spool_down = true;
+		return false;
+	}
+	if (s->spool_down)
+		log_info("spool %s: usable again", spool_path(queue_spool(s->q)));
+	s->spool_down = false;
+	return true;
+}
+
+/* Claims a batch.  NULL with why filled when nothing can be handed out
+ * because of the spool: a batch that a spool error cut short is still
+ * served when it has messages. */
 static struct batch *
 claim(struct request *r, size_t max, const char *prefix, const char *lease,
-    const char *suffix)
+    const char *suffix, char *why, size_t whylen)
 {
 	struct batch *b;
 	char err[256];
 
+	if (!spool_usable(r->s, why, whylen))
+		return NULL;
 	b = queue_claim(r->s->q, max, lease, prefix, suffix, err, sizeof(err));
 	if (b == NULL || err[0] != '\0')
 		log_warn("spool: %s", err);
-	return b;
+	if (b != NULL && (b->n > 0 || err[0] == '\0'))
+		return b;
+	batch_free(b);
+	snprintf(why, whylen, "spool %s: %s", spool_path(queue_spool(r->s->q)),
+	    err);
+	return NULL;
 }
 
 /* GET /: the original's contract, messages deleted only when the whole
@@ -282,17 +311,18 @@ static enum MHD_Result
 do_drain(struct request *r)
 {
 	struct batch *b;
+	char why[512];
 
-	if ((b = claim(r, r->s->cfg.batch, "", NULL, "")) == NULL)
-		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "spool unavailable");
+	if ((b = claim(r, r->s->cfg.batch, "", NULL, "", why,
+	    sizeof(why))) == NULL)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, why);
 	return reply_batch(r, b);
 }
 
 static enum MHD_Result
 do_lease(struct request *r)
 {
-	char lease[SPOOL_LEASE_LEN + 1], prefix[128];
+	char lease[SPOOL_LEASE_LEN + 1], prefix[128], why[512];
 	struct batch *b;
 	time_t expires = time(NULL) + (time_t)r->s->cfg.lease_time;
 
@@ -300,9 +330,9 @@ do_lease(struct request *r)
 	snprintf(prefix, sizeof(prefix),
 	    "{\"lease\":\"%s\",\"expires\":%lld,\"messages\":", lease,
 	    (long long)expires);
-	if ((b = claim(r, r->max, prefix, lease, "}")) == NULL)
-		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "spool unavailable");
+	if ((b = claim(r, r->max, prefix, lease, "}", why,
+	    sizeof(why))) == NULL)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, why);
 	if (b->n > 0)
 		return reply_batch(r, b);
 	batch_free(b);
@@ -421,22 +451,16 @@ do_fail(struct request *r)
 static enum MHD_Result
 do_healthz(struct request *r)
 {
-	const char *dir = spool_path(queue_spool(r->s->q));
-	char path[4096], *msg;
-	int a, n;
+	char why[512], *msg;
+	int n;
 
-	for (a = 0; a < SPOOL_NAREAS; a++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, spool_area_name(a));
-		if (access(path, R_OK | W_OK | X_OK) == 0)
-			continue;
-		n = asprintf(&msg, "spool %s: %s\n", path, strerror(errno));
-		if (n < 0)
-			return MHD_NO;
-		return reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
-		    msg, n, MHD_RESPMEM_MUST_FREE);
-	}
-	return reply(r, MHD_HTTP_OK, "text/plain", (void *)"ok", 2,
-	    MHD_RESPMEM_PERSISTENT);
+	if (spool_usable(r->s, why, sizeof(why)))
+		return reply(r, MHD_HTTP_OK, "text/plain", (void *)"ok", 2,
+		    MHD_RESPMEM_PERSISTENT);
+	if ((n = asprintf(&msg, "%s\n", why)) < 0)
+		return MHD_NO;
+	return reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", msg, n,
+	    MHD_RESPMEM_MUST_FREE);
 }
 
 static enum MHD_Result
@@ -445,13 +469,18 @@ do_metrics(struct request *r)
 	struct queue_stats st;
 	struct server *s = r->s;
 	struct timespec ts;
-	char *text;
+	char *text, why[512];
 	int n;
 
+	/* Gauges counted from a spool that is not there would say "empty". */
+	if (!spool_usable(s, why, sizeof(why)))
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, why);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (queue_stats(s->q, ts.tv_sec + ts.tv_nsec / 1e9, &st) == -1) {
-		log_err("metrics: %s", strerror(errno));
-		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "spool error");
+		snprintf(why, sizeof(why), "spool %s: %s",
+		    spool_path(queue_spool(s->q)), strerror(errno));
+		log_err("metrics: %s", why);
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, why);
 	}
 	n = asprintf(&text,
 	    "# HELP postoffice_queued Messages waiting to be served.\n"

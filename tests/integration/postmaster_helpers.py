@@ -93,10 +93,10 @@ class Server:
         raise AssertionError("log never had %d x %r:\n%s" % (count, text, self.log()))
 
 
-def start_postmaster(daemons, spool, *args, name="postmaster"):
+def start_postmaster(daemons, spool, *args, name="postmaster", user=None):
     port = free_port()
     d = daemons([binary("postmaster"), "-s", spool, "-l", "127.0.0.1:%d" % port]
-                + list(args), name=name)
+                + list(args), name=name, user=user)
     wait_for_port(port, d.proc)
     return Server(d, port=port)
 

@@ -1,12 +1,15 @@
 """Fault injection into PostOffice: failing system calls on the spool
 (through a preloaded shim, tests/fuzz/faultshim.c), a spool that is
-unreadable or vanishes, a client that sends one byte a second, and
-thousands of concurrent connections.  What tests/integration/
+unreadable or vanishes (for PostMaster and `postmaster queue` as well), a
+client that sends one byte a second, and thousands of concurrent
+connections.  What tests/integration/
 test_postoffice_daemon.py already covers (a write failure through a file
 size limit, a full tmpfs, the idle and data-rate timeouts of a lone
 client, --max-connections) is not repeated here."""
 
+import json
 import os
+import pwd
 import resource
 import selectors
 import shutil
@@ -17,7 +20,10 @@ import time
 
 import pytest
 
-from conftest import BUILD, TOP, VALGRIND, free_port, run_program, spool_messages
+from conftest import (BUILD, TOP, VALGRIND, binary, free_port, run_program,
+                      spool_messages)
+from postmaster_helpers import (area, curl, get_json, metrics, spool_snapshot,
+                                start_postmaster, write_messages)
 from postoffice_util import (HOST, greet, load, queued_id,
                              raw_data, send_message, start, tmp_files,
                              wait_until)
@@ -194,6 +200,141 @@ def test_vanished_spool_gets_451_and_the_daemon_lives(daemons, spool):
     with greet(port) as c:
         assert c.cmd("NOOP") == "250 2.0.0 Ok"
     assert d.stop() == 0
+    count()
+
+
+# --- PostMaster and `postmaster queue` on a spool that vanishes or cannot be read
+
+EX_NOINPUT, EX_NOPERM = 66, 77
+HIDDEN_AREAS = (".tmp", ".leased", ".deferred", ".dead", ".quarantine")
+
+
+def assert_postmaster_refuses(srv, why):
+    """Every endpoint that reads the spool answers 503 naming the spool
+    and the reason: JSON {"error": why}, plain text from /healthz.  A
+    long poll is answered at once, not held."""
+    for method, path in (("GET", "/"), ("POST", "/lease"),
+                         ("POST", "/lease?max=2&wait=20"), ("GET", "/metrics")):
+        t0 = time.monotonic()
+        status, hdrs, body = curl(srv.url + path, method)
+        assert (status, hdrs["content-type"]) == (503, "application/json"), (path, status, body)
+        assert json.loads(body) == {"error": why}, (path, body)
+        assert time.monotonic() - t0 < 10, path
+    status, hdrs, body = curl(srv.url + "/healthz")
+    assert (status, hdrs["content-type"], body.decode()) == (503, "text/plain", why + "\n")
+    assert srv.d.proc.poll() is None
+
+
+def assert_queue_tool_refuses(spool, ids, why, status, user=None):
+    """Every `postmaster queue` command says why in one line, exits with
+    status and writes nothing on stdout."""
+    for args in (["count"], ["list"], ["show", ids[0]], ["requeue", ids[0]],
+                 ["requeue", "--all-dead"], ["flush"], ["delete", ids[1]],
+                 ["delete", "--all-dead"]):
+        p = run_program([binary("postmaster"), "queue", "-s", spool] + args, user=user)
+        assert (p.returncode, p.stdout, p.stderr.decode()) == (
+            status, b"", "postmaster queue: %s\n" % why), args
+
+
+def assert_each_served_once(srv, spool, ids):
+    """The spool usable again: healthy, every message counted, and each
+    handed out exactly once, the first two under a lease, the rest by
+    the drain; then nothing is left anywhere in the spool."""
+    status, _, body = curl(srv.url + "/healthz")
+    assert (status, body) == (200, b"ok")
+    assert metrics(srv.url)["postoffice_queued"] == len(ids)
+    status, leased = get_json(srv.url + "/lease?max=2", "POST")
+    assert status == 200 and [m["id"] for m in leased["messages"]] == ids[:2]
+    status, drained = get_json(srv.url + "/")
+    assert status == 200 and [m["id"] for m in drained] == ids[2:]
+    assert get_json(srv.url + "/") == (200, [])
+    assert get_json(srv.url + "/lease", "POST") == (
+        200, {"lease": None, "expires": None, "messages": []})
+    for mid in ids[:2]:
+        assert get_json("%s/leases/%s/%s/ack" % (srv.url, leased["lease"], mid),
+                        "POST") == (200, {"id": mid, "status": "sent"})
+    wait_until(lambda: spool_messages(spool) == [], timeout=20)
+    assert spool_messages(spool) == []
+    assert [area(spool, a) for a in HIDDEN_AREAS] == [[]] * len(HIDDEN_AREAS)
+    log = srv.log()
+    for mid in ids:
+        assert log.count(mid + ": status=") == (2 if mid in ids[:2] else 1), mid
+    assert log.count(": status=served,") == len(ids) - 2
+    assert log.count(": status=leased,") == 2 and log.count(": status=sent,") == 2
+
+
+def test_postmaster_on_a_vanished_spool_answers_503_until_it_is_back(daemons, tree, spool):
+    """The spool folder renamed away while PostMaster runs: nothing is
+    served from where it went, every endpoint says the spool is missing,
+    and once it is back each message is served exactly once."""
+    ids = write_messages(spool, 3)
+    srv = start_postmaster(daemons, spool)
+    before = spool_snapshot(spool)
+    away = os.path.join(tree, "away")
+    os.rename(spool, away)
+    why = "spool %s: No such file or directory" % spool
+    assert_postmaster_refuses(srv, why)
+    assert_queue_tool_refuses(spool, ids, why, EX_NOINPUT)
+    time.sleep(1.5)         # the once-a-second expiry pass meets it too
+    assert_postmaster_refuses(srv, why)
+    assert spool_snapshot(away) == before
+    assert not os.path.exists(spool)
+    assert srv.log().count(why) == 1            # said once, not per request
+    os.rename(away, spool)
+    assert_each_served_once(srv, spool, ids)
+    assert srv.log().count("spool %s: usable again" % spool) == 1
+    assert srv.d.stop() == 0
+    count()
+
+
+def test_postmaster_on_a_replaced_spool_answers_503_until_the_original_is_back(
+        daemons, tree, spool):
+    """Another, empty folder where the spool was: PostMaster neither
+    serves the old folder from where it went nor pretends the new one is
+    what it watches."""
+    ids = write_messages(spool, 3)
+    srv = start_postmaster(daemons, spool)
+    away = os.path.join(tree, "away")
+    os.rename(spool, away)
+    os.mkdir(spool)
+    why = "spool %s: not the folder opened at start (moved or replaced)" % spool
+    assert_postmaster_refuses(srv, why)
+    assert spool_messages(away) == ids and os.listdir(spool) == []
+    os.rmdir(spool)
+    os.rename(away, spool)
+    assert_each_served_once(srv, spool, ids)
+    assert srv.d.stop() == 0
+    count()
+
+
+def test_postmaster_on_an_unreadable_spool_answers_503_until_it_is_readable(
+        daemons, tree, spool):
+    """chmod 000 on the spool while PostMaster runs.  Root reads anything,
+    so under root PostMaster (and `postmaster queue`) run as nobody, the
+    spool's owner."""
+    user = "nobody" if os.geteuid() == 0 else None
+    ids = write_messages(spool, 3)
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        os.chmod(tree, 0o711)
+        for root, dirs, files in os.walk(spool):
+            for n in [root] + [os.path.join(root, f) for f in dirs + files]:
+                os.chown(n, pw.pw_uid, pw.pw_gid)
+    srv = start_postmaster(daemons, spool, user=user)
+    before = spool_snapshot(spool)
+    os.chmod(spool, 0)
+    try:
+        why = "spool %s: Permission denied" % spool
+        assert_postmaster_refuses(srv, why)
+        assert_queue_tool_refuses(spool, ids, why, EX_NOPERM, user=user)
+        time.sleep(1.5)
+        assert_postmaster_refuses(srv, why)
+        assert srv.log().count(why) == 1
+    finally:
+        os.chmod(spool, 0o750)
+    assert spool_snapshot(spool) == before
+    assert_each_served_once(srv, spool, ids)
+    assert srv.d.stop() == 0
     count()
 
 

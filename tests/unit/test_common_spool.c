@@ -314,6 +314,42 @@ clean_tmp_removes_leftovers(void **state)
 	assert_false(exists(f, ".tmp/0123456789abcdef0123456789abcdef.0011223344556677"));
 }
 
+static void
+check_notices_a_spool_moved_replaced_or_missing_an_area(void **state)
+{
+	struct fixture *f = *state;
+	char err[512], want[512], away[128], p[256];
+
+	assert_int_equal(spool_check(f->sp, err, sizeof(err)), 0);
+
+	snprintf(away, sizeof(away), "%s.away", f->dir);
+	assert_int_equal(rename(f->dir, away), 0);
+	assert_int_equal(spool_check(f->sp, err, sizeof(err)), -1);
+	assert_int_equal(errno, ENOENT);
+	snprintf(want, sizeof(want), "spool %s: No such file or directory",
+	    f->dir);
+	assert_string_equal(err, want);
+
+	/* Another folder in its place is not the spool either. */
+	assert_int_equal(mkdir(f->dir, 0700), 0);
+	assert_int_equal(spool_check(f->sp, err, sizeof(err)), -1);
+	assert_int_equal(errno, ESTALE);
+	snprintf(want, sizeof(want), "spool %s: not the folder opened at start "
+	    "(moved or replaced)", f->dir);
+	assert_string_equal(err, want);
+	assert_int_equal(rmdir(f->dir), 0);
+
+	assert_int_equal(rename(away, f->dir), 0);
+	assert_int_equal(spool_check(f->sp, err, sizeof(err)), 0);
+
+	snprintf(p, sizeof(p), "%s/.quarantine", f->dir);
+	assert_int_equal(rmdir(p), 0);
+	assert_int_equal(spool_check(f->sp, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "spool %s/.quarantine: No such file or "
+	    "directory", f->dir);
+	assert_string_equal(err, want);
+}
+
 int
 main(void)
 {
@@ -330,6 +366,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(expired_leases_and_due_deferrals_return, setup, teardown),
 		cmocka_unit_test_setup_teardown(moves_refuse_names_that_are_not_spool_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(clean_tmp_removes_leftovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(check_notices_a_spool_moved_replaced_or_missing_an_area, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
