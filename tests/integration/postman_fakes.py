@@ -52,20 +52,26 @@ def lease(messages, token=None):
 
 class Reply:
     """A canned HTTP reply: status, body bytes, headers; close_delimited
-    sends no Content-Length and closes the connection instead."""
+    sends no Content-Length and closes the connection instead.  truncate=N
+    announces the whole body's Content-Length, sends only its first N
+    bytes and closes the connection (a PostMaster that dies mid-response);
+    hangup closes the connection without answering at all."""
 
     def __init__(self, status=200, body=b"", headers=None, close_delimited=False,
-                 delay=0.0):
+                 delay=0.0, truncate=None, hangup=False):
         self.status = status
         self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.headers = headers or {}
         self.close_delimited = close_delimited
         self.delay = delay
+        self.truncate = truncate
+        self.hangup = hangup
 
 
 class FakePostMaster:
     """Serves queued replies to POST /lease (EMPTY_LEASE once they run
-    out), answers ack/fail with 200 (or ack_status), and records it all."""
+    out), answers ack/fail with 200 (or ack_status, or ack_reply to every
+    ack when set), and records it all."""
 
     def __init__(self, prefix="/po", auth=None, tls=None):
         self.prefix = prefix
@@ -76,6 +82,7 @@ class FakePostMaster:
         self.acks = []
         self.fails = []                 # (id, lease, {"permanent", "reason"})
         self.ack_status = 200
+        self.ack_reply = None           # a Reply for every ack, when set
         self.lock = threading.Lock()
         self.lease_event = threading.Event()
         fake = self
@@ -126,6 +133,9 @@ class FakePostMaster:
     def send(self, h, r):
         if r.delay:
             time.sleep(r.delay)
+        if r.hangup:
+            h.close_connection = True
+            return
         h.send_response(r.status)
         h.send_header("Content-Type", "application/json")
         for k, v in r.headers.items():
@@ -136,8 +146,12 @@ class FakePostMaster:
         else:
             h.send_header("Content-Length", str(len(r.body)))
         h.end_headers()
+        body = r.body
+        if r.truncate is not None:
+            body = body[:r.truncate]
+            h.close_connection = True
         try:
-            h.wfile.write(r.body)
+            h.wfile.write(body)
             h.wfile.flush()
         except OSError:
             pass
@@ -164,6 +178,8 @@ class FakePostMaster:
         if what == "ack":
             with self.lock:
                 self.acks.append(mid)
+            if self.ack_reply is not None:
+                return self.send(h, self.ack_reply)
             if self.ack_status != 200:
                 return self.send(h, Reply(self.ack_status, {"error": "not leased"}))
             return self.send(h, Reply(200, {"id": mid, "status": "sent"}))

@@ -7,13 +7,15 @@ import base64
 import fcntl
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import binary, sanitizer_env, wait_until
+from conftest import SLOWDOWN, binary, sanitizer_env, wait_until
 from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
                            lease_token, log_lines, message, message_id,
                            read_log, run_postman, sendmail_records,
@@ -309,6 +311,79 @@ def test_unreachable_postmaster_is_a_temporary_failure(tree, sm):
     assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
 
 
+# PostMaster (or a proxy in front of it) that dies in the middle of the
+# lease response: what arrived is never parsed, let alone delivered.
+CUT_SHORT = [("mid_body", dict(truncate=150),
+              "Transferred a partial file: transfer closed with %d bytes "
+              "remaining to read"),
+             ("after_headers", dict(truncate=0),
+              "Transferred a partial file: transfer closed with %d bytes "
+              "remaining to read"),
+             ("no_reply", dict(hangup=True),
+              "Server returned nothing (no headers, no data): Empty reply "
+              "from server")]
+
+
+@pytest.mark.parametrize("cut,error", [(c, e) for _, c, e in CUT_SHORT],
+                         ids=[n for n, _, _ in CUT_SHORT])
+def test_lease_response_cut_short_is_a_temporary_failure(pm, tree, sm, cut, error):
+    r = Reply(200, lease([message(1), message(2)]), **cut)
+    pm.queue(r)
+    rc, log = postman(pm, tree, sm)
+    assert rc == EX_TEMPFAIL, log
+    assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
+    assert len(pm.lease_requests()) == 1
+    if "%d" in error:
+        error %= len(r.body) - cut["truncate"]
+    assert log_lines(log) == [
+        "lease: %s/lease?wait=0: %s" % (pm.url, error),
+        "delivered=0 deferred=0 bounced=0"]
+
+
+def test_postmaster_that_never_answers_times_out(pm, tree, sm):
+    # The connection is accepted and the request read; the answer would
+    # come long after --timeout.
+    pm.queue(Reply(200, lease([message(1)]), delay=30))
+    t0 = time.monotonic()
+    rc, log = postman(pm, tree, sm, "--timeout", "1.5")
+    took = time.monotonic() - t0
+    assert rc == EX_TEMPFAIL, log
+    assert 1.4 <= took < 5 * SLOWDOWN       # libcurl's clock may say 1499
+    assert [p for p, _, _ in pm.lease_requests()] == ["/po/lease?wait=0"]
+    assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
+    lines = log_lines(log)
+    m = re.fullmatch(r"lease: %s/lease\?wait=0: Timeout was reached: Operation "
+                     r"timed out after (\d+) milliseconds with 0 bytes received"
+                     % re.escape(pm.url), lines[0])
+    assert m, lines
+    assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
+
+
+def test_connect_timeout_when_the_handshake_is_never_answered(tree, sm):
+    # A listening socket whose accept queue is full (backlog 0, one
+    # connection waiting, never accepted): Linux drops further SYNs, so
+    # the connection can neither succeed nor be refused.
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        first.connect(("127.0.0.1", port))
+        t0 = time.monotonic()
+        rc, log = run_postman(["--sendmail", fake_sendmail(), "--connect-timeout",
+                               "1", "http://127.0.0.1:%d/po" % port], tree,
+                              sendmail_dir=sm)
+        took = time.monotonic() - t0
+    assert rc == EX_TEMPFAIL, log
+    assert 0.9 <= took < 5 * SLOWDOWN
+    assert sendmail_records(sm) == []
+    lines = log_lines(log)
+    m = re.fullmatch(r"lease: http://127\.0\.0\.1:%d/po/lease\?wait=0: Timeout "
+                     r"was reached: Failed to connect to 127\.0\.0\.1 port %d "
+                     r"after (\d+) ms: Timeout was reached" % (port, port), lines[0])
+    assert m, lines
+    assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
+
+
 def test_bare_host_means_https(pm, tree, sm):
     # A plain-HTTP server spoken to over TLS: the handshake fails, which
     # shows the bare URL was taken as https://.
@@ -450,6 +525,49 @@ def test_ack_refused_ends_the_run(pm, tree, sm):
                         % message_id(1))
     assert lines[2].startswith("%s: not attempted; back in the queue when lease"
                                % message_id(2))
+
+
+ACK_CUT_SHORT = [("mid_body", dict(truncate=5),
+                  "Transferred a partial file: transfer closed with %d bytes "
+                  "remaining to read"),
+                 ("after_headers", dict(truncate=0),
+                  "Transferred a partial file: transfer closed with %d bytes "
+                  "remaining to read"),
+                 ("no_reply", dict(hangup=True),
+                  "Server returned nothing (no headers, no data): Empty reply "
+                  "from server")]
+
+
+@pytest.mark.parametrize("cut,error", [(c, e) for _, c, e in ACK_CUT_SHORT],
+                         ids=[n for n, _, _ in ACK_CUT_SHORT])
+def test_ack_cut_short_ends_the_run(pm, tree, sm, cut, error):
+    l = lease([message(1), message(2), message(3)])
+    pm.queue(l)
+    pm.ack_reply = Reply(200, {"id": message_id(1), "status": "sent"}, **cut)
+    rc, log = postman(pm, tree, sm)
+    assert rc == EX_TEMPFAIL, log
+    # The first message went out once; whether PostMaster took note is
+    # unknown, so the run ends and the rest stays leased.
+    [(argv, _)] = sendmail_records(sm)
+    assert argv[-1] == "rcpt@example.net"
+    assert pm.fails == []
+    if cut.get("hangup"):
+        # libcurl sends a request again, once, on a fresh connection when
+        # a reused one closes before any byte of an answer.
+        assert pm.acks == [message_id(1)] * 2
+    else:
+        assert pm.acks == [message_id(1)]
+        error %= len(pm.ack_reply.body) - cut["truncate"]
+    assert log_lines(log) == [
+        "%s: to=<rcpt@example.net>, relay=sendmail, delay=D, status=sent "
+        "(delivered via sendmail)" % message_id(1),
+        "%s: cannot report status=sent: %s/leases/%s/%s/ack: %s"
+        % (message_id(1), pm.url, l["lease"], message_id(1), error),
+        "%s: not attempted; back in the queue when lease %s expires"
+        % (message_id(2), l["lease"]),
+        "%s: not attempted; back in the queue when lease %s expires"
+        % (message_id(3), l["lease"]),
+        "delivered=1 deferred=0 bounced=0"]
 
 
 # --- authentication -----------------------------------------------------------
