@@ -4,8 +4,9 @@
 # counted); integration tests are pytest files in tests/integration that
 # start the real binaries from $BUILD.
 #
-# VALGRIND=1 runs the unit tests, and the daemons the integration tests
-# start, under valgrind memcheck: any error or definitely lost block fails.
+# VALGRIND=1 runs the unit tests, and the daemons and PostMan runs the
+# integration tests start, under valgrind memcheck: any error or definitely
+# lost block fails.
 set -u
 BUILD=${BUILD:-build}
 export BUILD

@@ -5,8 +5,9 @@ and its stderr is checked for sanitizer reports (the suite also runs under
 AddressSanitizer + UBSan with `make check SANITIZE=1`).
 
 With VALGRIND=1 in the environment (`make check VALGRIND=1`) every built
-program the factory starts runs under valgrind memcheck, and its report
-must show no error and no definitely lost block."""
+program the factory starts, and every PostMan run_postman and start_postman
+start (postman_fakes.py), runs under valgrind memcheck, and its report must
+show no error and no definitely lost block."""
 
 import os
 import shutil

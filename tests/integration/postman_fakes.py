@@ -1,9 +1,12 @@
 """Test doubles for PostMan's integration tests: a fake PostMaster (an
 http.server in a thread that serves whatever lease responses a test
 queues, hostile ones included, and records every request), and readers for
-what the recording sendmail (tests/helpers/fake_sendmail.c) left behind."""
+what the recording sendmail (tests/helpers/fake_sendmail.c) left behind;
+and the ways to start PostMan, under valgrind with VALGRIND=1 as the
+daemons fixture's programs are (conftest.py)."""
 
 import base64
+import itertools
 import json
 import os
 import re
@@ -12,7 +15,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import SANITIZER_MARKS, binary, sanitizer_env
+from conftest import (SANITIZER_MARKS, SLOWDOWN, VALGRIND, binary,
+                      sanitizer_env, valgrind_argv, valgrind_report)
 
 EMPTY_LEASE = {"lease": None, "expires": None, "messages": []}
 LOG_DELAY = re.compile(r"delay=\d+\.\d\d")
@@ -221,13 +225,37 @@ def log_lines(text):
     return out
 
 
-def assert_no_sanitizer_report(text):
+_valgrind_runs = itertools.count()
+
+
+def postman_argv(argv, logdir, env):
+    """(argv, path of valgrind's report): argv under valgrind, its report
+    in logdir, when VALGRIND=1; else argv as it is and None."""
+    if not VALGRIND:
+        return argv, None
+    vglog = os.path.join(logdir, "postman.%d.valgrind" % next(_valgrind_runs))
+    env.setdefault("G_SLICE", "always-malloc")
+    return valgrind_argv(argv, vglog), vglog
+
+
+def _assert_no_report(text, vglog):
     bad = [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+    if vglog is not None:
+        bad += valgrind_report(vglog)
     assert not bad, "sanitizer reports:\n" + "\n".join(bad)
 
 
-def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60):
-    """Runs postman to completion; returns (exit status, log text)."""
+def assert_no_sanitizer_report(text, proc=None):
+    """No sanitizer report in text, nor (proc: a process start_postman
+    started, now ended) a valgrind report with errors or definite leaks.
+    A process killed with SIGKILL leaves no valgrind summary to check."""
+    _assert_no_report(text, getattr(proc, "vglog", None))
+
+
+def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60, user=None,
+                logdir=None):
+    """Runs postman to completion (as user, a uid, when given); returns
+    (exit status, log text)."""
     e = sanitizer_env()
     e.pop("POSTMAN_PASSWORD", None)
     if sendmail_dir is not None:
@@ -237,11 +265,30 @@ def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60):
     argv = [binary("postman")] + list(args)
     if not any(a.startswith("--lock") for a in args):
         argv[1:1] = ["--lock", os.path.join(tree, "postman.lock")]
+    argv, vglog = postman_argv(argv, logdir or tree, e)
+    extra = {}
+    if user is not None:
+        extra = dict(user=user, group=user, extra_groups=[])
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                       env=e, timeout=timeout)
+                       env=e, timeout=timeout * SLOWDOWN, **extra)
     text = p.stderr.decode("utf-8", "replace")
-    assert_no_sanitizer_report(text)
+    _assert_no_report(text, vglog)
     return p.returncode, text
+
+
+def start_postman(args, tree, sm, name="postman"):
+    """Starts postman in the background, its log in TREE/NAME.log (see
+    read_log); returns (Popen, open log file).  Once it has ended, pass
+    the Popen to assert_no_sanitizer_report with the log's text."""
+    e = sanitizer_env()
+    e["FAKE_SENDMAIL_DIR"] = sm
+    argv = [binary("postman"), "--lock", os.path.join(tree, "postman.lock")] + args
+    argv, vglog = postman_argv(argv, tree, e)
+    logf = open(os.path.join(tree, name + ".log"), "wb")
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                         env=e)
+    p.vglog = vglog
+    return p, logf
 
 
 def read_log(tree, name="postman"):

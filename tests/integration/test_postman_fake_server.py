@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from conftest import SLOWDOWN, binary, sanitizer_env, wait_until
+from conftest import SLOWDOWN, binary, wait_until
 from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
                            lease_token, log_lines, message, message_id,
                            read_log, run_postman, sendmail_records,
-                           assert_no_sanitizer_report)
+                           start_postman, assert_no_sanitizer_report)
 
 EX_USAGE, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_PROTOCOL, EX_NOPERM = \
     64, 66, 69, 75, 76, 77
@@ -663,16 +663,6 @@ def test_lock_file_of_another_kind_is_refused(pm, tree, sm):
 
 # --- signals and --watch ----------------------------------------------------------
 
-def start_postman(args, tree, sm):
-    e = sanitizer_env()
-    e["FAKE_SENDMAIL_DIR"] = sm
-    log = open(os.path.join(tree, "postman.log"), "wb")
-    p = subprocess.Popen([binary("postman"), "--lock",
-                          os.path.join(tree, "postman.lock")] + args,
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=e)
-    return p, log
-
-
 def test_sigterm_finishes_the_current_message_then_exits_0(pm, tree, sm):
     pm.queue(lease([message(1, "a@example.org", ["hang@example.net"]),
                     message(2), message(3)]))
@@ -687,7 +677,7 @@ def test_sigterm_finishes_the_current_message_then_exits_0(pm, tree, sm):
             p.kill()
         log.close()
     text = read_log(tree)
-    assert_no_sanitizer_report(text)
+    assert_no_sanitizer_report(text, p)
     assert len(sendmail_records(sm)) == 1
     assert [(i, d) for i, _, d in pm.fails] == [
         (message_id(1), {"permanent": False, "reason": "sendmail timed out after 2s"})]
@@ -716,7 +706,7 @@ def test_watch_long_polls_and_delivers_until_sigterm(pm, tree, sm):
             p.kill()
         log.close()
     text = read_log(tree)
-    assert_no_sanitizer_report(text)
+    assert_no_sanitizer_report(text, p)
     assert [path for path, _, _ in pm.lease_requests()] == ["/po/lease?wait=20"] * 2
     lines = log_lines(text)
     assert lines[0] == "watching %s, relay=sendmail" % pm.url
@@ -735,7 +725,9 @@ def test_watch_retries_after_server_trouble(pm, tree, sm):
         if p.poll() is None:
             p.kill()
         log.close()
-    lines = log_lines(read_log(tree))
+    text = read_log(tree)
+    assert_no_sanitizer_report(text, p)
+    lines = log_lines(text)
     assert lines[1:3] == ["lease: HTTP 503 from PostMaster (busy)", "retrying in 1s"]
 
 

@@ -9,13 +9,12 @@ import mailbox
 import os
 import re
 import stat
-import subprocess
 import time
 
 import pytest
 
-from conftest import binary, free_port, sanitizer_env, spool_messages
-from postman_fakes import assert_no_sanitizer_report, log_lines, run_postman
+from conftest import binary, free_port, spool_messages
+from postman_fakes import log_lines, run_postman
 from test_postman_real import Relay, mail
 
 EX_USAGE, EX_CONFIG = 64, 78
@@ -148,16 +147,8 @@ def run_postman_unprivileged(args, tree):
     os.makedirs(lockdir, exist_ok=True)
     os.chmod(lockdir, 0o777)
     os.chmod(tree, 0o711)
-    e = sanitizer_env()
-    extra = {}
-    if os.geteuid() == 0:
-        extra = dict(user=NOBODY, group=NOBODY, extra_groups=[])
-    p = subprocess.run([binary("postman"), "--lock", os.path.join(lockdir, "pm.lock")]
-                       + args, stdin=subprocess.DEVNULL, capture_output=True, env=e,
-                       timeout=60, **extra)
-    text = p.stderr.decode("utf-8", "replace")
-    assert_no_sanitizer_report(text)
-    return p.returncode, text
+    return run_postman(["--lock", os.path.join(lockdir, "pm.lock")] + args, tree,
+                       user=NOBODY if os.geteuid() == 0 else None, logdir=lockdir)
 
 
 def test_unwritable_maildir_defers_and_the_message_comes_back(daemons, tree):

@@ -62,7 +62,7 @@ def test_sigterm_reports_every_sendmail_in_flight_and_starts_no_more(pm, tree, s
             p.kill()
         logf.close()
     text = read_log(tree)
-    assert_no_sanitizer_report(text)
+    assert_no_sanitizer_report(text, p)
     started = sorted(int(r[0][-1].split("-")[1].split("@")[0])
                      for r in sendmail_records(sm))
     assert 3 <= len(started) < n

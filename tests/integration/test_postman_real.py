@@ -7,13 +7,13 @@ import json
 import os
 import signal
 import smtplib
-import subprocess
 import time
 
 import pytest
 
-from conftest import (binary, free_port, sanitizer_env, spool_messages,
+from conftest import (binary, free_port, spool_messages,
                       wait_for_port, wait_until)
+import postman_fakes
 from postman_fakes import (assert_no_sanitizer_report, log_lines, read_log,
                            run_postman, sendmail_records)
 
@@ -195,13 +195,8 @@ def test_unreachable_smtp_server_defers_and_keeps_everything(daemons, tree):
 
 
 def start_postman(args, tree, sm, name="postman"):
-    e = sanitizer_env()
-    e["FAKE_SENDMAIL_DIR"] = sm
-    logf = open(os.path.join(tree, name + ".log"), "wb")
-    p = subprocess.Popen([binary("postman"), "--lock", os.path.join(tree, "postman.lock"),
-                          "--sendmail", fake_sendmail()] + args,
-                         stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=e)
-    return p, logf
+    return postman_fakes.start_postman(["--sendmail", fake_sendmail()] + args,
+                                       tree, sm, name)
 
 
 def test_overlapping_run_exits_at_once_with_one_line(daemons, tree, sm):
@@ -280,5 +275,5 @@ def test_watch_delivers_mail_that_arrives_during_the_long_poll(daemons, tree, sm
             p.kill()
         logf.close()
     text = read_log(tree)
-    assert_no_sanitizer_report(text)
+    assert_no_sanitizer_report(text, p)
     assert log_lines(text)[-1] == "delivered=1 deferred=0 bounced=0"
