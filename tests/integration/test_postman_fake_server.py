@@ -313,15 +313,19 @@ def test_unreachable_postmaster_is_a_temporary_failure(tree, sm):
 
 # PostMaster (or a proxy in front of it) that dies in the middle of the
 # lease response: what arrived is never parsed, let alone delivered.
-CUT_SHORT = [("mid_body", dict(truncate=150),
-              "Transferred a partial file: transfer closed with %d bytes "
-              "remaining to read"),
-             ("after_headers", dict(truncate=0),
-              "Transferred a partial file: transfer closed with %d bytes "
-              "remaining to read"),
-             ("no_reply", dict(hangup=True),
-              "Server returned nothing (no headers, no data): Empty reply "
-              "from server")]
+def cut_short(mid_body):
+    """The ways a response can end early, cut mid_body octets into its
+    body, with the reason libcurl gives for each."""
+    partial = ("Transferred a partial file: transfer closed with %d bytes "
+               "remaining to read")
+    return [("mid_body", dict(truncate=mid_body), partial),
+            ("after_headers", dict(truncate=0), partial),
+            ("no_reply", dict(hangup=True),
+             "Server returned nothing (no headers, no data): Empty reply "
+             "from server")]
+
+
+CUT_SHORT = cut_short(150)
 
 
 @pytest.mark.parametrize("cut,error", [(c, e) for _, c, e in CUT_SHORT],
@@ -527,15 +531,7 @@ def test_ack_refused_ends_the_run(pm, tree, sm):
                                % message_id(2))
 
 
-ACK_CUT_SHORT = [("mid_body", dict(truncate=5),
-                  "Transferred a partial file: transfer closed with %d bytes "
-                  "remaining to read"),
-                 ("after_headers", dict(truncate=0),
-                  "Transferred a partial file: transfer closed with %d bytes "
-                  "remaining to read"),
-                 ("no_reply", dict(hangup=True),
-                  "Server returned nothing (no headers, no data): Empty reply "
-                  "from server")]
+ACK_CUT_SHORT = cut_short(5)
 
 
 @pytest.mark.parametrize("cut,error", [(c, e) for _, c, e in ACK_CUT_SHORT],

@@ -129,6 +129,15 @@ def recorded_fails(pm):
     return [(i, f) for i, _, f in pm.fails]
 
 
+def assert_deferred(pm, srv, rc, log, reason):
+    """The run went well; its message was deferred for reason, the server
+    got nothing and PostMaster was told it is temporary."""
+    assert rc == 0, log
+    assert pm.acks == [] and srv.got == []
+    assert recorded_fails(pm) == fails(reason)
+    assert log_lines(log) == deferred_lines(srv.port, reason)
+
+
 def test_starttls_and_auth_deliver_over_a_verified_connection(
         pm, tree, servers, certs, password_file):
     srv = servers(certs["localhost"])
@@ -167,10 +176,7 @@ def test_a_refused_password_defers_instead_of_bouncing(
                       "--smtp-password-file", wrong)
     reason = ("localhost:%d refused AUTH: 535 5.7.8 Authentication "
               "credentials invalid" % srv.port)
-    assert rc == 0, log
-    assert pm.acks == [] and srv.got == []
-    assert recorded_fails(pm) == fails(reason)
-    assert log_lines(log) == deferred_lines(srv.port, reason)
+    assert_deferred(pm, srv, rc, log, reason)
 
 
 def test_an_unverifiable_certificate_defers_and_sends_nothing(
@@ -182,10 +188,7 @@ def test_an_unverifiable_certificate_defers_and_sends_nothing(
                       SMTP_USER, "--smtp-password-file", password_file)
     reason = ("STARTTLS: localhost:%d's certificate cannot be verified: "
               "self-signed certificate" % srv.port)
-    assert rc == 0, log
-    assert pm.acks == [] and srv.got == []
-    assert recorded_fails(pm) == fails(reason)
-    assert log_lines(log) == deferred_lines(srv.port, reason)
+    assert_deferred(pm, srv, rc, log, reason)
 
 
 def test_a_certificate_for_another_name_defers(pm, tree, servers, certs,
@@ -196,10 +199,7 @@ def test_a_certificate_for_another_name_defers(pm, tree, servers, certs,
                       "--smtp-password-file", password_file)
     reason = ("STARTTLS: localhost:%d's certificate is for another name"
               % srv.port)
-    assert rc == 0, log
-    assert pm.acks == [] and srv.got == []
-    assert recorded_fails(pm) == fails(reason)
-    assert log_lines(log) == deferred_lines(srv.port, reason)
+    assert_deferred(pm, srv, rc, log, reason)
 
 
 def test_a_server_without_starttls_gets_nothing_in_clear(pm, tree, servers):
@@ -207,10 +207,7 @@ def test_a_server_without_starttls_gets_nothing_in_clear(pm, tree, servers):
     rc, log = deliver(pm, tree, srv.port, "--starttls")
     reason = ("localhost:%d does not offer STARTTLS, which --starttls "
               "requires" % srv.port)
-    assert rc == 0, log
-    assert pm.acks == [] and srv.got == []
-    assert recorded_fails(pm) == fails(reason)
-    assert log_lines(log) == deferred_lines(srv.port, reason)
+    assert_deferred(pm, srv, rc, log, reason)
 
 
 @pytest.mark.parametrize("args,error", [
