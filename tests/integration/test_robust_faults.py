@@ -115,19 +115,25 @@ def test_spool_fault_gets_451_and_leaves_no_file(daemons, tree, spool, shim,
     assert d.stop() == 0
 
 
+def send_at_once(port, n):
+    """n clients each sending MSG at the same time; their final replies."""
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(send_message(port, MSG)))
+               for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return replies
+
+
 def test_persistent_fsync_failure_refuses_every_message(daemons, tree, spool, shim):
     """A disk that keeps failing: every client is told 451, nothing
     stays, and the daemon recovers when the disk does."""
     faults = Faults(tree, shim)
     d, port = start(daemons, spool, env=faults.env)
     faults.arm("fsync", "EIO", "*", "/messages")
-    replies = []
-    threads = [threading.Thread(target=lambda: replies.append(send_message(port, MSG)))
-               for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    replies = send_at_once(port, 6)
     assert replies == ["451 4.3.0 Error: queue file write error"] * 6
     assert spool_messages(spool) == []
     assert tmp_files(spool) == []
@@ -145,13 +151,7 @@ def test_fdatasync_failing_within_a_commit_group_fails_only_its_messages(
     faults = Faults(tree, shim)
     d, port = start(daemons, spool, env=faults.env)
     faults.arm("fdatasync", "EIO", times, "/.tmp/")
-    replies = []
-    threads = [threading.Thread(target=lambda: replies.append(send_message(port, MSG)))
-               for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    replies = send_at_once(port, 20)
     failed = [r for r in replies if r == "451 4.3.0 Error: queue file write error"]
     ok = [r for r in replies if r.startswith("250 ")]
     assert len(failed) == len(faults.injected()) == (1 if times == "1" else 20)
