@@ -77,10 +77,11 @@ def test_lease_ack_and_fail_cycle(daemons, spool):
 
 def test_unacknowledged_lease_expires_and_messages_return(daemons, spool):
     ids = write_messages(spool, 2)
-    pm = start_postmaster(daemons, spool, "--lease-time", "1")
+    # long enough that a slow run (valgrind) still sees the lease held
+    pm = start_postmaster(daemons, spool, "--lease-time", "4")
     L = lease(pm.url)[1]["lease"]
     assert spool_messages(spool) == []
-    wait_until(lambda: spool_messages(spool) == ids, timeout=5, what="expiry")
+    wait_until(lambda: spool_messages(spool) == ids, timeout=10, what="expiry")
     pm.wait_log("%s: status=requeued" % ids[0])
     assert settle(pm.url, L, ids[0], "ack")[0] == 404
     r = lease(pm.url)[1]
@@ -89,12 +90,15 @@ def test_unacknowledged_lease_expires_and_messages_return(daemons, spool):
 
 def test_temporary_failure_comes_back_after_backoff_with_attempts(daemons, spool):
     mid = write_message(spool)
-    pm = start_postmaster(daemons, spool, "--retry-min", "1", "--retry-max", "1")
+    # a back-off long enough that a slow run (valgrind) still sees the
+    # message deferred before it comes back
+    pm = start_postmaster(daemons, spool, "--retry-min", "4", "--retry-max", "4")
     L = lease(pm.url)[1]["lease"]
     assert settle(pm.url, L, mid, "fail",
                   b'{"permanent": false, "reason": "timeout"}')[0] == 200
     assert spool_messages(spool) == []
-    wait_until(lambda: spool_messages(spool) == [mid], timeout=5, what="retry")
+    assert [d[:32] for d in area(spool, ".deferred")] == [mid]
+    wait_until(lambda: spool_messages(spool) == [mid], timeout=10, what="retry")
     [m] = lease(pm.url)[1]["messages"]
     assert (m["id"], m["attempts"], m["last_error"]) == (mid, 1, "timeout")
 
