@@ -250,9 +250,13 @@ def test_command_line_errors_give_one_line_and_a_sysexits_status(tree, spool):
     assert (p.returncode, p.stderr) == (64, "postmaster: unknown option '--bogus' (see --help)\n")
     p = run("--batch", "0")
     assert p.returncode == 64 and p.stderr.count("\n") == 1 and "--batch" in p.stderr
-    p = run("-s", os.path.join(tree, "nope"))
+    p = run("-s", os.path.join(tree, "nope"), "-l", "127.0.0.1:%d" % free_port())
     assert p.returncode == 66
     assert p.stderr == "postmaster: spool %s/nope: No such file or directory\n" % tree
+    # the socket made before the spool was read is taken away again
+    sock = os.path.join(tree, "pm.sock")
+    p = run("-s", os.path.join(tree, "nope"), "-l", "unix:" + sock)
+    assert p.returncode == 66 and not os.path.exists(sock)
     p = run("-s", spool, "--htpasswd", os.path.join(tree, "missing"))
     assert p.returncode == 66
     assert p.stderr == "postmaster: %s/missing: No such file or directory\n" % tree
