@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "postman/delivery.h"
 
 char *
 addr_printable(char *out, size_t outlen, const char *addr, size_t max)
@@ -236,4 +237,23 @@ lease_clear(struct lease *l)
 		message_clear(&l->msgs[i].m);
 	free(l->msgs);
 	memset(l, 0, sizeof(*l));
+}
+
+void
+lease_error_text(const char *body, size_t len, char *out, size_t outlen)
+{
+	const cJSON *e;
+	cJSON *root;
+
+	if (outlen == 0)
+		return;
+	root = len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
+	e = cJSON_GetObjectItemCaseSensitive(root, "error");
+	if (cJSON_IsString(e))
+		reason_clean(out, outlen, e->valuestring, strlen(e->valuestring));
+	else
+		reason_clean(out, outlen < 204 ? outlen : 204, body, len);
+	if (out[0] == '\0')
+		snprintf(out, outlen, "no details");
+	cJSON_Delete(root);
 }

@@ -130,23 +130,6 @@ log_delivery(const struct message *m, const char *relay, double delay,
 
 /* --- talking to PostMaster --- */
 
-/* PostMaster's {"error": "..."} text, or the start of the body. */
-static void
-error_text(const struct http_response *r, char *out, size_t outlen)
-{
-	const cJSON *e;
-	cJSON *root = cJSON_ParseWithLength(r->body, r->len);
-
-	e = cJSON_GetObjectItemCaseSensitive(root, "error");
-	if (cJSON_IsString(e))
-		reason_clean(out, outlen, e->valuestring, strlen(e->valuestring));
-	else
-		reason_clean(out, outlen, r->body, r->len < 200 ? r->len : 200);
-	if (out[0] == '\0')
-		snprintf(out, outlen, "no details");
-	cJSON_Delete(root);
-}
-
 /* Tells PostMaster what became of one message.  Returns 0, or an exit
  * status when PostMaster could not be told (the run must end). */
 static int
@@ -185,7 +168,7 @@ report(struct run *run, const struct lease *l, const struct message *m,
 		log_warn("%s: lease %s expired before the report; the message "
 		    "will be delivered again", m->id, l->id);
 	} else if (r.status < 200 || r.status > 299) {
-		error_text(&r, text, sizeof(text));
+		lease_error_text(r.body, r.len, text, sizeof(text));
 		log_err("%s: cannot report status=%s: HTTP %ld (%s)", m->id,
 		    outcome_name(o), r.status, text);
 		rc = http_status_exit(r.status);
@@ -247,7 +230,7 @@ lease_batch(struct run *run, struct lease *l)
 		return http_fail_exit(fail);
 	}
 	if (r.status != 200) {
-		error_text(&r, text, sizeof(text));
+		lease_error_text(r.body, r.len, text, sizeof(text));
 		log_err("lease: HTTP %ld from PostMaster (%s)", r.status, text);
 		rc = http_status_exit(r.status);
 		http_response_clear(&r);

@@ -13,7 +13,10 @@
  *     leading '-', no blank, control character or angle bracket, at most
  *     254 octets, recipients not empty, not over max_recipients;
  *   - a refusal reason is printable ASCII: it goes into log lines and
- *     into the fail request.
+ *     into the fail request;
+ *   - the same bytes taken as an error response (lease_error_text) give
+ *     a reason that is not empty, fits its buffer and has no control
+ *     character, whatever the buffer's size.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +44,23 @@ fz_lease_addr_safe(const char *a, bool sender)
 	return true;
 }
 
+static void
+fz_lease_error_text(const uint8_t *data, size_t size, size_t outlen)
+{
+	char out[256];
+	size_t i, n;
+
+	memset(out, 'X', sizeof(out));
+	lease_error_text((const char *)data, size, out, outlen);
+	n = strnlen(out, outlen);
+	FUZZ_CHECK(n < outlen);
+	FUZZ_CHECK(outlen == 1 || n > 0);
+	for (i = 0; i < n; i++)
+		FUZZ_CHECK((unsigned char)out[i] >= 0x20 && out[i] != 0x7f);
+	for (i = outlen; i < sizeof(out); i++)
+		FUZZ_CHECK(out[i] == 'X');
+}
+
 int fuzz_lease(const uint8_t *data, size_t size);
 
 int
@@ -56,6 +76,7 @@ fuzz_lease(const uint8_t *data, size_t size)
 		return 0;
 	lim.max_messages = data[0] & 1 ? 2 : 0;
 	lim.max_recipients = data[0] & 2 ? 1 : 100;
+	fz_lease_error_text(data + 1, size - 1, 1 + (data[0] >> 2));
 	data++;
 	size--;
 

@@ -39,7 +39,7 @@ CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DVERSION=\"fuzz\" -fno-omit-frame-pointer
 
 # The code under test, instrumented for coverage and sanitizers.
 objs=""
-for src in common/*.c postoffice/smtp.c postoffice/scrub.c postoffice/mime.c postman/lease.c; do
+for src in common/*.c postoffice/smtp.c postoffice/scrub.c postoffice/mime.c postman/lease.c postman/delivery.c; do
 	[ -f "$src" ] || continue
 	o=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
 	if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common postoffice postman -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
@@ -55,7 +55,7 @@ needs() {
 	smtp) echo "$out/obj/postoffice_smtp.o" ;;
 	scrub) echo "$out/obj/postoffice_scrub.o" ;;
 	mime) echo "$out/obj/postoffice_mime.o" ;;
-	lease) echo "$out/obj/postman_lease.o" ;;
+	lease) echo "$out/obj/postman_lease.o $out/obj/postman_delivery.o" ;;
 	esac
 }
 

@@ -258,6 +258,44 @@ printable_addresses_hide_controls_and_cut(void **state)
 	    "0123456789abcde");
 }
 
+static const char *
+error_text(const char *body, size_t outlen)
+{
+	static char out[256];
+
+	lease_error_text(body, body != NULL ? strlen(body) : 0, out, outlen);
+	return out;
+}
+
+static void
+error_responses_give_a_clean_reason(void **state)
+{
+	char big[600];
+
+	(void)state;
+	assert_string_equal(error_text("{\"error\": \"no such lease\"}", 256),
+	    "no such lease");
+	/* controls in the server's text never reach a log line */
+	assert_string_equal(error_text("{\"error\": \"a\\r\\nFAKE: line\\u0007\"}",
+	    256), "a FAKE: line");
+	/* not JSON, or no "error" string: the start of the body */
+	assert_string_equal(error_text("<html>\r\n<b>Bad Gateway</b>", 256),
+	    "<html> <b>Bad Gateway</b>");
+	assert_string_equal(error_text("{\"error\": 42}", 256), "{\"error\": 42}");
+	assert_string_equal(error_text("", 256), "no details");
+	assert_string_equal(error_text(NULL, 256), "no details");
+	assert_string_equal(error_text(" \r\n\t", 256), "no details");
+	assert_string_equal(error_text("{\"error\": \"\\n\"}", 256), "no details");
+	/* a long body: 200 octets of it, marked as cut */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(strlen(error_text(big, 256)), 203);
+	assert_string_equal(error_text(big, 256) + 200, "...");
+	/* the buffer is never overrun */
+	assert_string_equal(error_text("{\"error\": \"no such lease\"}", 8),
+	    "no s...");
+}
+
 int
 main(void)
 {
@@ -273,6 +311,7 @@ main(void)
 		cmocka_unit_test(hostile_envelopes_are_refused_per_message),
 		cmocka_unit_test(too_many_recipients_are_refused),
 		cmocka_unit_test(printable_addresses_hide_controls_and_cut),
+		cmocka_unit_test(error_responses_give_a_clean_reason),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
