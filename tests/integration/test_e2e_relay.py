@@ -18,6 +18,10 @@ machine's configuration is never touched.
 nginx's workers run as www-data, as in a deployment: they reach PostMaster's
 socket and read the password file through the group www-data only.
 
+Every program and example of the relay comes from a `make install
+DESTDIR=...` tree (PREFIX=/usr), as a user installs it: the daemons from
+its sbin/, the nginx site and nullmailer line from its share/doc/.
+
 Needs root (mount namespace, nginx's worker user) and Debian's
 nullmailer, nginx and msmtp, which `tools/deps.sh e2e` installs."""
 
@@ -38,7 +42,7 @@ import time
 
 import pytest
 
-from conftest import (SANITIZER_MARKS, TOP, binary, free_port,
+from conftest import (BUILD, SANITIZER_MARKS, TOP, free_port,
                       sanitizer_env, spool_messages, wait_for_path,
                       wait_for_port, wait_until)
 
@@ -73,6 +77,31 @@ def e2e_requirements():
         pytest.fail("tools/deps.sh e2e failed:\n" + r.stderr)
 
 
+# The installed tree, inside the build folder so that VALGRIND=1 wraps
+# its programs as it wraps the built ones.
+INSTALLED = os.path.join(BUILD, "e2e-root")
+SBIN = os.path.join(INSTALLED, "usr", "sbin")
+DOC = os.path.join(INSTALLED, "usr", "share", "doc", "postoffice")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def installed(e2e_requirements):
+    """`make install` of the suite's build (nothing is rebuilt)."""
+    subprocess.run(["rm", "-rf", INSTALLED], check=True)
+    r = subprocess.run(
+        ["make", "--no-print-directory", "-C", TOP, "install", "BUILD=" + BUILD,
+         "SANITIZE=" + os.environ.get("SANITIZE", "0"),
+         "DESTDIR=" + INSTALLED, "PREFIX=/usr"],
+        capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    yield
+    subprocess.run(["rm", "-rf", INSTALLED], check=True)
+
+
+def sbin(name):
+    return os.path.join(SBIN, name)
+
+
 # ---------------------------------------------------------------------
 # the pieces
 
@@ -93,11 +122,11 @@ def run(argv, timeout=30, **kw):
 
 
 def contrib_site(dest, port, cert, key, htpasswd, sock):
-    """contrib/nginx-postoffice.conf as a user copies it, with only the
+    """The installed contrib/nginx-postoffice.conf as a user copies it, with only the
     example host's names and paths replaced by the test's: each
     replacement must match exactly once, so a change to the example
     cannot go untested."""
-    with open(os.path.join(TOP, "contrib", "nginx-postoffice.conf")) as f:
+    with open(os.path.join(DOC, "contrib", "nginx-postoffice.conf")) as f:
         text = f.read()
     for old, new in (
             ("listen 443 ssl;", "listen 127.0.0.1:%d ssl;" % port),
@@ -161,14 +190,14 @@ class Relay:
         self.https_port = free_port()
         self.mx_port = free_port()
         self.socket = os.path.join(tree, "postmaster.socket")
-        self.postoffice = daemons([binary("postoffice"), "-l",
+        self.postoffice = daemons([sbin("postoffice"), "-l",
                                    "127.0.0.1:%d" % self.smtp_port,
                                    "-s", self.spool], name="postoffice")
         wait_for_port(self.smtp_port, self.postoffice.proc)
         # --retry-min 4: a deferred message is back in the queue for the
         # next run within a few seconds, but not during the run that
         # deferred it, however slow that run is (valgrind).
-        self.postmaster = daemons([binary("postmaster"), "-s", self.spool,
+        self.postmaster = daemons([sbin("postmaster"), "-s", self.spool,
                                    "-l", "unix:" + self.socket,
                                    "--htpasswd", self.htpasswd,
                                    "--retry-min", "4", "--retry-max", "4"],
@@ -207,7 +236,7 @@ class Relay:
     def start_destination(self):
         """The destination MX: a postoffice that keeps every header, so its
         spool shows exactly what reached it."""
-        mx = self.daemons([binary("postoffice"), "-l",
+        mx = self.daemons([sbin("postoffice"), "-l",
                            "127.0.0.1:%d" % self.mx_port, "-s",
                            self.dest_spool, "--keep-trace-headers",
                            "--hostname", "mx.example.net"], name="mx")
@@ -227,9 +256,9 @@ class Relay:
         start = os.path.getsize(log) if os.path.exists(log) else 0
         env = sanitizer_env()
         env["MSMTPRC"] = self.msmtprc
-        r = run([binary("postman"), "--user", USER, "--password-file",
+        r = run([sbin("postman"), "--user", USER, "--password-file",
                  password_file or self.password_file, "--cacert", self.cert,
-                 "--sendmail", os.path.join(TOP, "contrib", "msmtp-sendmail"),
+                 "--sendmail", sbin("msmtp-sendmail"),
                  "--lock", os.path.join(self.tree, "postman.lock"),
                  "--max-time", "20", "--sendmail-timeout", "15",
                  "--log", log, self.url], env=env)
@@ -259,7 +288,7 @@ def nullmailer_tree(tree, smtp_port):
     for sub in ("queue", "tmp", "failed"):
         os.makedirs(os.path.join(spool, sub))
     os.mkfifo(os.path.join(spool, "trigger"), 0o622)
-    with open(os.path.join(TOP, "contrib", "nullmailer-remotes")) as f:
+    with open(os.path.join(DOC, "contrib", "nullmailer-remotes")) as f:
         remotes = f.read()
     assert remotes.count("port=2525") == 1
     conf = {"remotes": remotes.replace("port=2525", "port=%d" % smtp_port),
