@@ -184,6 +184,22 @@ listen_open(struct listener *l, const char *spec, mode_t mode, char *err,
 	return e;
 }
 
+int
+listen_check(const char *spec, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	char *path = NULL;
+
+	err[0] = '\0';
+	if (sd_listen_fds(0) > 0)
+		return 0;
+	if (addr_parse_listen(spec, &ss, &sslen, &path, err, errlen) == -1)
+		return -1;
+	free(path);
+	return 0;
+}
+
 void
 listen_close(struct listener *l)
 {

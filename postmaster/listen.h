@@ -34,6 +34,9 @@ struct listener {
  */
 enum listen_error listen_open(struct listener *l, const char *spec,
     mode_t mode, char *err, size_t errlen);
+/* Checks spec's form without opening anything: 0, or -1 with err filled.
+ * A socket handed over by systemd makes spec unused, and always right. */
+int listen_check(const char *spec, char *err, size_t errlen);
 /* Closes the socket and removes the socket file we created. */
 void listen_close(struct listener *l);
 

@@ -341,23 +341,25 @@ main(int argc, char **argv)
 	    (auth = htpasswd_load(o.htpasswd, err, sizeof(err))) == NULL)
 		die(errno == ENOENT || errno == EACCES ? EX_NOINPUT : EX_DATAERR,
 		    "%s", err);
-	/* The address before the spool, so that a wrong one is a usage error
-	 * whatever the spool's state.  Nothing is accepted before serve():
-	 * expired leases are back in the queue before a client is answered. */
+	/* A wrong address is a usage error whatever the spool's state. */
+	if (listen_check(o.listen, err, sizeof(err)) == -1)
+		die(EX_USAGE, "%s", err);
+	/* The spool first: expired leases are back in the queue before the
+	 * first client can connect (a listening port means ready). */
+	if ((q = queue_open(o.spool, &o.q, note, NULL, err, sizeof(err))) == NULL) {
+		rc = errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
+		    errno == EACCES || errno == EPERM ? EX_NOPERM : EX_OSERR;
+		die(rc, "%s", err);
+	}
 	le = listen_open(&l, o.listen, o.socket_mode, err, sizeof(err));
 	if (le != LISTEN_OK)
 		die(le == LISTEN_USAGE ? EX_USAGE : le == LISTEN_IN_USE ?
 		    EX_UNAVAILABLE : EX_OSERR, "%s", err);
 	if (!l.loopback && auth == NULL && !o.insecure_no_auth) {
 		listen_close(&l);
+		queue_free(q);
 		die(EX_USAGE, "refusing to serve %s without --htpasswd "
 		    "(--insecure-no-auth allows it)", l.name);
-	}
-	if ((q = queue_open(o.spool, &o.q, note, NULL, err, sizeof(err))) == NULL) {
-		rc = errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
-		    errno == EACCES || errno == EPERM ? EX_NOPERM : EX_OSERR;
-		listen_close(&l);
-		die(rc, "%s", err);
 	}
 	/* Signals are read from a descriptor in the event loop. */
 	sigemptyset(&sigs);

@@ -253,7 +253,7 @@ def test_command_line_errors_give_one_line_and_a_sysexits_status(tree, spool):
     p = run("-s", os.path.join(tree, "nope"), "-l", "127.0.0.1:%d" % free_port())
     assert p.returncode == 66
     assert p.stderr == "postmaster: spool %s/nope: No such file or directory\n" % tree
-    # the socket made before the spool was read is taken away again
+    # no socket is made for a spool that cannot be opened
     sock = os.path.join(tree, "pm.sock")
     p = run("-s", os.path.join(tree, "nope"), "-l", "unix:" + sock)
     assert p.returncode == 66 and not os.path.exists(sock)
