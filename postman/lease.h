@@ -55,8 +55,8 @@ void lease_clear(struct lease *l);
 
 /* The reason PostMaster gave with an error status: the "error" string of
  * a JSON body, else the start of the body (200 characters, then "..."),
- * cleaned as reason_clean does; "no details" when nothing is left.  body (len octets, may be NULL
- * when len is 0) need not be NUL-terminated. */
+ * cleaned as reason_clean does; "no details" when nothing is left.  body
+ * (len octets, may be NULL when len is 0) need not be NUL-terminated. */
 void lease_error_text(const char *body, size_t len, char *out, size_t outlen);
 
 /* Writes addr into out for a log line or a reason: control characters

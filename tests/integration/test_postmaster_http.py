@@ -269,6 +269,9 @@ def test_command_line_errors_give_one_line_and_a_sysexits_status(tree, spool):
         assert p.stderr == "postmaster: 127.0.0.1:%d: Address already in use\n" % port
     p = run("-l", "nonsense")
     assert p.returncode == 64 and p.stderr.count("\n") == 1
+    # the address's form is checked before the spool is read
+    p = run("-s", os.path.join(tree, "nope"), "-l", "nonsense")
+    assert p.returncode == 64 and "nonsense" in p.stderr
     p = run("--help")
     assert p.returncode == 0 and "--lease-time" in p.stdout
     p = run("--version")
