@@ -185,6 +185,15 @@ def binary(name):
     return os.path.join(BUILD, name)
 
 
+def make_target(target, destdir, prefix="/usr"):
+    """Runs make TARGET (install, uninstall) with the suite's build into
+    DESTDIR; nothing is rebuilt."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", TOP, target, "BUILD=" + BUILD,
+         "SANITIZE=" + os.environ.get("SANITIZE", "0"), "DESTDIR=" + destdir,
+         "PREFIX=" + prefix], capture_output=True, text=True, timeout=600)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 from conftest import (TOP, binary, free_port, spool_messages, wait_for_port,
                       wait_until)

@@ -6,20 +6,12 @@ import os
 import re
 import subprocess
 
-from conftest import BUILD, TOP
+from conftest import BUILD, TOP, make_target as make
 
 BINARIES = ["postman", "postmaster", "postoffice"]
 UNITS = ["postman-once.service", "postman.service", "postman.timer",
          "postmaster.service", "postmaster.socket", "postoffice.service"]
 MANPAGES = ["postman.8", "postmaster.8", "postoffice.8"]
-
-
-def make(target, destdir, prefix="/usr"):
-    """Runs make TARGET with the suite's build (nothing is rebuilt)."""
-    return subprocess.run(
-        ["make", "--no-print-directory", "-C", TOP, target, "BUILD=" + BUILD,
-         "SANITIZE=" + os.environ.get("SANITIZE", "0"), "DESTDIR=" + destdir,
-         "PREFIX=" + prefix], capture_output=True, text=True, timeout=600)
 
 
 def tree_of(root):

@@ -9,7 +9,6 @@ import signal
 import smtplib
 import socket
 import subprocess
-import time
 
 import pytest
 

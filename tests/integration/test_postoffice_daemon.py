@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import binary, free_port, run_program, spool_messages, wait_for_port
-from postoffice_util import (Client, HOST, envelope, greet, load, only_message,
+from postoffice_util import (Client, HOST, envelope, greet, load,
                              queued_id, raw_data, send_message, start,
                              tmp_files, wait_until)
 

@@ -3,7 +3,6 @@ replies, pipelining, DATA end detection, limits, and what is (or is not)
 in the spool afterwards."""
 
 import base64
-import os
 
 import pytest
 
