@@ -13,8 +13,9 @@ pkgs_build="gcc make pkg-config libevent-dev libgmime-3.0-dev libcjson-dev
  libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libesmtp-dev libsystemd-dev
  libcrypt-dev libglib2.0-dev"
 pkgs_test="$pkgs_build libcmocka-dev python3 python3-pytest swaks curl
- apache2-utils ca-certificates openssl systemd man-db groff-base valgrind"
-pkgs_bench="$pkgs_test python3-aiosmtpd python3-falcon gunicorn wrk"
+ apache2-utils ca-certificates openssl systemd man-db groff-base valgrind
+ python3-aiosmtpd"
+pkgs_bench="$pkgs_test python3-falcon gunicorn wrk"
 pkgs_fuzz="$pkgs_build clang libfuzzer-14-dev libclang-rt-14-dev"
 pkgs_e2e="nullmailer nginx msmtp openssl apache2-utils util-linux"
 
