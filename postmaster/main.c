@@ -2,7 +2,8 @@
  * main.c - PostMaster: serves the spool's messages over HTTP.
  *
  * Options, startup checks, signals and the event loop; everything else
- * lives in the modules (queue, server, listen, htpasswd, route, idindex).
+ * lives in the modules (queue, settle, server, listen, htpasswd, route,
+ * idindex).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@
 #include "postmaster/queue.h"
 #include "postmaster/queuectl.h"
 #include "postmaster/server.h"
+#include "postmaster/settle.h"
 
 #define PROG "postmaster"
 
@@ -218,13 +220,6 @@ parse_options(int argc, char **argv, struct options *o)
 	o->q.lease_time = o->srv.lease_time;
 }
 
-static void
-note(void *arg, const char *id, const char *what)
-{
-	(void)arg;
-	log_info("%s: %s", id, what);
-}
-
 /* SIGHUP: the log file was rotated, the htpasswd file may have changed. */
 static void
 reload(const struct options *o, struct server *s)
@@ -346,7 +341,8 @@ main(int argc, char **argv)
 		die(EX_USAGE, "%s", err);
 	/* The spool first: expired leases are back in the queue before the
 	 * first client can connect (a listening port means ready). */
-	if ((q = queue_open(o.spool, &o.q, note, NULL, err, sizeof(err))) == NULL) {
+	if ((q = queue_open(o.spool, &o.q, settle_note, NULL, err,
+	    sizeof(err))) == NULL) {
 		rc = errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
 		    errno == EACCES || errno == EPERM ? EX_NOPERM : EX_OSERR;
 		die(rc, "%s", err);

@@ -17,6 +17,7 @@
 
 #include "common/message.h"
 #include "postmaster/idindex.h"
+#include "postmaster/settle.h"
 
 struct queue {
 	struct spool *sp;
@@ -59,13 +60,23 @@ index_add(struct queue *q, const char *id)
 		q->added++;
 }
 
+/* Notes a transition in the words of settle_describe(). */
+static void
+note_event(struct queue *q, const char *id, const struct settle_event *ev)
+{
+	char what[512];
+
+	note(q, id, "%s", settle_describe(what, sizeof(what), ev));
+}
+
 static void
 expired(const char *id, void *arg)
 {
 	struct queue *q = arg;
+	struct settle_event ev = { .status = SETTLE_REQUEUED };
 
 	index_add(q, id);
-	note(q, id, "status=requeued");
+	note_event(q, id, &ev);
 }
 
 struct queue *
@@ -254,6 +265,8 @@ quarantine(struct queue *q, const char *id, const char *lease,
     const char *reason)
 {
 	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2];
+	struct settle_event ev = { .status = SETTLE_QUARANTINED,
+	    .reason = reason };
 	int rc;
 
 	if (lease == NULL)
@@ -267,7 +280,7 @@ quarantine(struct queue *q, const char *id, const char *lease,
 		    "(it stays in %s)", strerror(errno), lease == NULL ?
 		    "the queue" : spool_area_name(SPOOL_LEASED));
 	else
-		note(q, id, "status=quarantined, reason=%s", reason);
+		note_event(q, id, &ev);
 }
 
 /*
@@ -287,7 +300,7 @@ take_one(struct queue *q, struct batch *b, const char *id, int fd,
 	if (b->n > 0 && batch_puts(b, ",") == -1)
 		goto oom;
 	at = b->json.len;
-	if (spool_read_fd_append(fd, QUEUE_FILE_MAX, &b->json) == -1) {
+	if (spool_read_fd_append(fd, LIMIT_SPOOL_FILE, &b->json) == -1) {
 		b->json.len = mark;
 		if (errno == EFBIG || errno == EINVAL) {
 			quarantine(q, id, b->fds ? NULL : b->lease, errno == EFBIG ?
@@ -351,16 +364,17 @@ let_go(struct queue *q, struct batch *b, size_t i)
 		    strerror(errno));
 }
 
-/* Takes the oldest indexed id that can be had: held in place, and for a
- * lease renamed into .leased/ as well.  Returns its descriptor, -2 when
- * the index is empty, -1 on a spool error (err filled, id indexed again).
- * Ids that another process holds are set aside in busy. */
+/* Takes the oldest indexed id that can be had, held in place.  Returns
+ * its descriptor, -2 when the index is empty or descriptors ran out with
+ * messages in the batch already (the id is indexed again), -1 on a spool
+ * error (err filled, id indexed again).  Ids that another process holds
+ * are set aside in busy. */
 static int
 take_next(struct queue *q, struct batch *b, char id[SPOOL_ID_LEN + 1],
     struct strbuf *busy, char *err, size_t errlen)
 {
 	const char *first;
-	int fd;
+	int fd, saved;
 
 	while ((first = idindex_first(q->ix)) != NULL) {
 		memcpy(id, first, SPOOL_ID_LEN + 1);
@@ -378,33 +392,116 @@ take_next(struct queue *q, struct batch *b, char id[SPOOL_ID_LEN + 1],
 				    "a symbolic link" : "not a regular file");
 				continue;
 			}
-			snprintf(err, errlen, "opening %s: %s", id,
-			    strerror(errno));
+			saved = errno;
 			index_add(q, id);
+			/* Out of descriptors: a batch that has messages is
+			 * served as it is, and the rest waits. */
+			if ((saved == EMFILE || saved == ENFILE) && b->n > 0)
+				return -2;
+			snprintf(err, errlen, "opening %s: %s", id,
+			    strerror(saved));
 			return -1;
 		}
-		if (b->fds != NULL)
-			return fd;
-		if (spool_lease(q->sp, id, b->lease) == 0)
-			return fd;
-		close(fd);
-		if (errno == ENOENT)
-			continue;
-		snprintf(err, errlen, "leasing %s: %s", id, strerror(errno));
-		index_add(q, id);
-		return -1;
+		return fd;
 	}
 	return -2;
 }
 
+/* Renames held id into .leased/ under the batch's lease.  0; -1 when
+ * someone else took it (ENOENT: forget it) or on a spool error (err
+ * filled, id indexed again).  fd is closed on failure. */
+static int
+lease_held(struct queue *q, struct batch *b, const char *id, int fd,
+    char *err, size_t errlen)
+{
+	if (spool_lease(q->sp, id, b->lease) == 0)
+		return 0;
+	close(fd);
+	if (errno != ENOENT) {
+		snprintf(err, errlen, "leasing %s: %s", id, strerror(errno));
+		index_add(q, id);
+	}
+	return -1;
+}
+
+/* Bytes the batch's JSON would have with a message of size bytes added,
+ * before any "id" head is given to it, the closing "]" and suffix
+ * counted. */
+static size_t
+size_with(const struct batch *b, size_t size, size_t tail)
+{
+	return b->json.len + (b->n > 0) + size + tail;
+}
+
+/*
+ * Dead-letters leased id (its file of size bytes), that alone would take
+ * a response past the client's max_bytes: it would never be served, and
+ * must not stay first in line.  A file that is not even a message is
+ * quarantined instead.
+ */
+static void
+too_large(struct queue *q, struct batch *b, const char *id, size_t size,
+    size_t max_bytes)
+{
+	struct settle_event ev = { .status = SETTLE_BOUNCED,
+	    .permanent = true };
+	struct fail_result res;
+	char reason[512], err[256];
+
+	snprintf(reason, sizeof(reason), "message of %zu bytes is larger "
+	    "than the %zu the client takes in one response (max_bytes)",
+	    size, max_bytes);
+	if (queue_fail(q, b->lease, id, true, reason, time(NULL), &res, err,
+	    sizeof(err)) == 0) {
+		ev.attempts = res.attempts;
+		ev.reason = reason;
+		note_event(q, id, &ev);
+		return;
+	}
+	if (err[0] == '\0')
+		return;		/* taken from under us */
+	/* Not a message, or the spool failed: either way it must not stay
+	 * first in line. */
+	snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+	    "; dead-lettering failed: %s", err);
+	quarantine(q, id, b->lease, reason);
+}
+
+/*
+ * Whether the message held as fd may join the batch under max_bytes:
+ * 1 yes (perhaps, when the exact size is known only once read), 0 it
+ * stays queued for the next claim, -1 it was dead-lettered (fd closed).
+ */
+static int
+room_for(struct queue *q, struct batch *b, const char *id, int fd,
+    size_t max_bytes, size_t tail, size_t *size, char *err, size_t errlen)
+{
+	struct stat st;
+
+	*size = 0;
+	if (max_bytes == 0 || b->fds != NULL || fstat(fd, &st) == -1 ||
+	    !S_ISREG(st.st_mode))
+		return 1;	/* a failed fstat is found out by the read */
+	*size = (size_t)st.st_size;
+	if (size_with(b, *size, tail) <= max_bytes)
+		return 1;
+	if (b->n > 0)
+		return 0;
+	if (lease_held(q, b, id, fd, err, errlen) == 0) {
+		close(fd);
+		too_large(q, b, id, *size, max_bytes);
+	}
+	return -1;
+}
+
 struct batch *
-queue_claim(struct queue *q, size_t max, const char *lease, const char *prefix,
-    const char *suffix, char *err, size_t errlen)
+queue_claim(struct queue *q, size_t max, size_t max_bytes, const char *lease,
+    const char *prefix, const char *suffix, char *err, size_t errlen)
 {
 	char id[SPOOL_ID_LEN + 1];
 	struct strbuf busy = { NULL, 0, 0 };
 	struct batch *b;
-	size_t i;
+	size_t i, size, tail = 1 + strlen(suffix), mark;
 	int fd, rc;
 
 	err[0] = '\0';
@@ -422,12 +519,44 @@ queue_claim(struct queue *q, size_t max, const char *lease, const char *prefix,
 		goto oom;
 	while (b->n < max && b->json.len < q->cfg.max_batch_bytes &&
 	    (fd = take_next(q, b, id, &busy, err, errlen)) >= 0) {
+		rc = room_for(q, b, id, fd, max_bytes, tail, &size, err,
+		    errlen);
+		if (rc == 0) {
+			close(fd);
+			index_add(q, id);	/* first in line next time */
+			break;
+		}
+		if (rc == -1) {
+			if (err[0] != '\0')
+				break;
+			continue;
+		}
+		if (b->fds == NULL &&
+		    lease_held(q, b, id, fd, err, errlen) == -1) {
+			if (err[0] != '\0')
+				break;
+			continue;
+		}
 		memcpy(b->ids[b->n], id, sizeof(id));
 		if (b->fds != NULL)
 			b->fds[b->n] = fd;
+		mark = b->json.len;
 		rc = take_one(q, b, id, fd, err, errlen);
 		if (b->fds == NULL || rc != 1)
 			close(fd);
+		if (rc == 1 && b->fds == NULL && max_bytes > 0 &&
+		    b->json.len + tail > max_bytes) {
+			/* Only the "id" head given to a file without one
+			 * took it past: the same choice as above. */
+			b->json.len = mark;
+			b->json.p[mark] = '\0';
+			if (b->n > 0) {
+				let_go(q, b, b->n);
+				break;
+			}
+			too_large(q, b, id, size, max_bytes);
+			continue;
+		}
 		if (rc == 1) {
 			b->n++;
 			continue;
@@ -471,7 +600,9 @@ queue_unhold(struct queue *q, struct batch *b)
 int
 queue_ack(struct queue *q, const char *lease, const char *id)
 {
-	return spool_ack(q->sp, id, lease);
+	if (spool_ack(q->sp, id, lease) == -1)
+		return -1;
+	return spool_sync(q->sp, SPOOL_LEASED);
 }
 
 int
@@ -523,7 +654,7 @@ queue_fail(struct queue *q, const char *lease, const char *id,
 			    strerror(errno));
 		return -1;
 	}
-	if (spool_read(q->sp, SPOOL_LEASED, name, QUEUE_FILE_MAX, &data,
+	if (spool_read(q->sp, SPOOL_LEASED, name, LIMIT_SPOOL_FILE, &data,
 	    &len) == -1) {
 		snprintf(err, errlen, "reading %s: %s", name, strerror(errno));
 		goto fail;
@@ -547,7 +678,8 @@ queue_fail(struct queue *q, const char *lease, const char *id,
 		goto fail;
 	}
 	res->attempts = m.attempts;
-	if (permanent || m.attempts >= (long)q->cfg.max_attempts) {
+	if (settle_outcome(permanent, m.attempts, q->cfg.max_attempts) ==
+	    FAIL_BOUNCED) {
 		res->outcome = FAIL_BOUNCED;
 		res->retry_at = 0;
 		if (spool_put(q->sp, SPOOL_DEAD, id, json, len, err, errlen) == -1)
@@ -563,8 +695,11 @@ queue_fail(struct queue *q, const char *lease, const char *id,
 			goto fail;
 	}
 	/* The new copy is durable; a crash before this unlink only means
-	 * the old copy returns at its expiry as a duplicate of the same id. */
-	spool_ack(q->sp, id, held);
+	 * the old copy returns at its expiry as a duplicate of the same id.
+	 * Synced, so that a dead letter is not tried again after a power
+	 * loss; a failed sync only risks that duplicate. */
+	if (spool_ack(q->sp, id, held) == 0)
+		(void)spool_sync(q->sp, SPOOL_LEASED);
 	rc = 0;
 	goto out;
 fail:

@@ -21,11 +21,15 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "common/limits.h"
 #include "common/spool.h"
 #include "common/util.h"
 
-/* The largest spool file served; larger ones are quarantined. */
-#define QUEUE_FILE_MAX (256UL * 1024 * 1024)
+/* Spool files over LIMIT_SPOOL_FILE are not served: quarantined. */
+
+/* The smallest max_bytes a lease may ask for: room for the response's
+ * head and a small message. */
+#define QUEUE_MAX_BYTES_MIN 1024
 
 struct queue_config {
 	unsigned long lease_time;	/* seconds a lease lasts */
@@ -95,13 +99,24 @@ size_t queue_length(const struct queue *q);
  * with lease NULL each stays in the queue, held, its descriptor in
  * b->fds, until the caller removes it (spool_remove_held()) or lets go of
  * it (queue_unhold()).  The batch stops early once its JSON passes
- * max_batch_bytes.  Returns the batch (possibly empty) or NULL when out of
- * memory; a spool error that cut the batch short is described in err
- * (err[0] is '\0' otherwise).  Free with batch_free() after settling each
- * leased id with queue_ack() or queue_release().
+ * max_batch_bytes (a soft bound: the message that passes it is in).
+ *
+ * Under a lease, max_bytes (0: none) is a hard bound on the whole JSON,
+ * prefix and suffix included: a message that would take the batch past it
+ * stays first in the queue for the next claim, and one that alone would
+ * take an empty batch past it is dead-lettered (a permanent failure, see
+ * queue_fail(), noted with its reason), and the claim goes on.  Held
+ * claims (lease NULL) ignore max_bytes.
+ *
+ * Returns the batch (possibly empty) or NULL when out of memory; a spool
+ * error that cut the batch short is described in err (err[0] is '\0'
+ * otherwise).  Running out of descriptors while holding only cuts a batch
+ * short that has messages already.  Free with batch_free() after settling
+ * each leased id with queue_ack() or queue_release().
  */
-struct batch *queue_claim(struct queue *q, size_t max, const char *lease,
-    const char *prefix, const char *suffix, char *err, size_t errlen);
+struct batch *queue_claim(struct queue *q, size_t max, size_t max_bytes,
+    const char *lease, const char *prefix, const char *suffix, char *err,
+    size_t errlen);
 /* Lets go of every message b still holds: it is queued again, as if it
  * had never been claimed. */
 void queue_unhold(struct queue *q, struct batch *b);
@@ -110,8 +125,10 @@ void batch_free(struct batch *b);
 /* Takes the JSON out of b (the caller frees it). */
 char *batch_take_json(struct batch *b, size_t *len);
 
-/* Deletes .leased/ID.LEASE: delivered.  -1 with ENOENT when id is not
- * leased under lease (never was, settled, or expired and requeued). */
+/* Deletes .leased/ID.LEASE: delivered; the deletion is synced (an
+ * acknowledged message does not come back after a power loss).  -1 with
+ * ENOENT when id is not leased under lease (never was, settled, or
+ * expired and requeued). */
 int queue_ack(struct queue *q, const char *lease, const char *id);
 /* Puts .leased/ID.LEASE back in the queue untouched.  -1 / ENOENT. */
 int queue_release(struct queue *q, const char *lease, const char *id);
@@ -120,7 +137,8 @@ int queue_release(struct queue *q, const char *lease, const char *id);
  * Records a failed delivery of a leased message: attempts + 1 and
  * last_error = reason are written durably either into .deferred/ under a
  * lease expiring after the back-off (temporary failure), or into .dead/
- * (permanent, or the max_attempts-th failure); then the leased file goes.
+ * (permanent, or the max_attempts-th failure); then the leased file goes,
+ * and that deletion is synced too (the message cannot come back).
  * -1 with errno ENOENT when id is not leased under lease; -1 with err
  * filled on any other failure (the message stays leased).
  */

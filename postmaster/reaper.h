@@ -8,6 +8,13 @@
  * deletion is still pending is held (its lock is released only after the
  * unlink), or in .leased/ under a lease that has not expired, so nobody
  * else can be served it meanwhile.
+ *
+ * The backlog is bounded: at most max_held deletions wait (each holds a
+ * descriptor); past that reaper_add() deletes on the caller's thread, so
+ * a sustained drain slows down rather than running out of descriptors or
+ * memory.  Each sweep of the list ends with one fsync(2) of the folders
+ * it deleted from: a served message does not come back after a power
+ * loss once its sweep is over.
  */
 #ifndef POSTMASTER_REAPER_H
 #define POSTMASTER_REAPER_H
@@ -16,20 +23,23 @@
 
 struct reaper;
 
-/* Called on the reaper's thread when a deletion failed (errno in err). */
+/* Called on the reaper's thread when a deletion failed (errno in err);
+ * with id "" when syncing the folder after deletions failed. */
 typedef void (*reaper_fail_fn)(void *arg, const char *id, const char *lease,
     int err);
 
 /* Starts the thread.  NULL with err filled on failure. */
-struct reaper *reaper_new(struct spool *sp, reaper_fail_fn fail,
-    void *fail_arg, char *err, size_t errlen);
+struct reaper *reaper_new(struct spool *sp, size_t max_held,
+    reaper_fail_fn fail, void *fail_arg, char *err, size_t errlen);
 /* Deletes each of the n ids soon, with one wake-up of the thread for all
  * of them (at once, on this thread, for an id whose work cannot be
- * queued): with fds, the held queued file (see spool_remove_held(); the
+ * queued because the backlog is full or memory is short): with fds, the held queued file (see spool_remove_held(); the
  * reaper takes the descriptors over and sets them to -1), else
  * .leased/ID.LEASE. */
 void reaper_add(struct reaper *r, const char (*ids)[SPOOL_ID_LEN + 1],
     size_t n, const char *lease, int *fds);
+/* Deletions waiting (safe from any thread). */
+size_t reaper_pending(struct reaper *r);
 /* Finishes every queued deletion, stops the thread.  Accepts NULL. */
 void reaper_free(struct reaper *r);
 

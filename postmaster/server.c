@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,14 +26,11 @@
 
 #include "common/addr.h"
 #include "common/log.h"
-#include "postmaster/reaper.h"
 #include "postmaster/route.h"
+#include "postmaster/settle.h"
 
 #define JSON_TYPE "application/json"
 #define REALM "postmaster"
-/* Longest failure reason written to the log line (the spool keeps it
- * whole in last_error). */
-#define LOG_REASON_MAX 300
 
 struct request;
 
@@ -41,11 +39,10 @@ struct server {
 	struct queue *q;
 	struct htpasswd *auth;
 	struct MHD_Daemon *mhd;
-	struct reaper *reaper;		/* deletes what the drain served */
+	struct settle *settle;		/* what becomes of handed-out mail */
 	struct request *waiting;	/* suspended long polls */
 	bool quiescing;
 	bool spool_down;		/* the last check of the spool failed */
-	uint64_t served, acked, failed;
 };
 
 struct request {
@@ -58,6 +55,7 @@ struct request {
 	bool too_large;
 	bool answered;
 	unsigned long max;		/* /lease: batch size asked for */
+	unsigned long max_bytes;	/* /lease: largest body, 0: none */
 	uint64_t deadline;		/* /lease: end of the long poll, ms */
 	bool suspended;
 	struct request *prev, *next;	/* in s->waiting while suspended */
@@ -124,17 +122,6 @@ reply_error(struct request *r, unsigned status, const char *why)
 		o = NULL;
 	}
 	return reply_json(r, status, o);
-}
-
-/* A failure reason as it may appear in one log line. */
-static void
-log_safe(char *out, size_t outlen, const char *in)
-{
-	size_t i;
-
-	for (i = 0; in[i] != '\0' && i + 1 < outlen && i < LOG_REASON_MAX; i++)
-		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
-	out[i] = '\0';
 }
 
 /* --- the request context --- */
@@ -227,6 +214,12 @@ check_head(struct request *r, const char *method, const char *url)
 	if (v != NULL && route_number(v, 0, r->s->cfg.max_wait, &wait) == -1)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST,
 		    "wait must be a number of seconds from 0");
+	v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+	    "max_bytes");
+	if (v != NULL && route_number(v, QUEUE_MAX_BYTES_MIN, ULONG_MAX,
+	    &r->max_bytes) == -1)
+		return reply_error(r, MHD_HTTP_BAD_REQUEST,
+		    "max_bytes must be a number of bytes from 1024");
 	r->deadline = now_ms() + (uint64_t)wait * 1000;
 	return MHD_YES;
 }
@@ -294,7 +287,8 @@ claim(struct request *r, size_t max, const char *prefix, const char *lease,
 
 	if (!spool_usable(r->s, why, whylen))
 		return NULL;
-	b = queue_claim(r->s->q, max, lease, prefix, suffix, err, sizeof(err));
+	b = queue_claim(r->s->q, max, r->max_bytes, lease, prefix, suffix, err,
+	    sizeof(err));
 	if (b == NULL || err[0] != '\0')
 		log_warn("spool: %s", err);
 	if (b != NULL && (b->n > 0 || err[0] == '\0'))
@@ -306,16 +300,23 @@ claim(struct request *r, size_t max, const char *prefix, const char *lease,
 }
 
 /* GET /: the original's contract, messages deleted only when the whole
- * response went out. */
+ * response went out.  Each message is held open until then and until its
+ * deletion: when descriptors held that way reach the budget (see
+ * settle_held_max()), a response serves fewer. */
 static enum MHD_Result
 do_drain(struct request *r)
 {
+	struct settle *st = r->s->settle;
+	size_t max = r->s->cfg.batch, held = settle_held(st);
 	struct batch *b;
 	char why[512];
 
-	if ((b = claim(r, r->s->cfg.batch, "", NULL, "", why,
-	    sizeof(why))) == NULL)
+	if (held + max > settle_held_max(st))
+		max = held + 1 < settle_held_max(st) ?
+		    settle_held_max(st) - held : 1;
+	if ((b = claim(r, max, "", NULL, "", why, sizeof(why))) == NULL)
 		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, why);
+	settle_hold(st, b);
 	return reply_batch(r, b);
 }
 
@@ -359,17 +360,13 @@ do_ack(struct request *r)
 {
 	cJSON *o;
 
-	if (queue_ack(r->s->q, r->rm.lease, r->rm.id) == -1) {
+	if (settle_ack(r->s->settle, r->rm.lease, r->rm.id, r->client) == -1) {
 		if (errno == ENOENT)
 			return reply_error(r, MHD_HTTP_NOT_FOUND,
 			    "message is not leased under this lease");
-		log_err("%s: ack failed: %s", r->rm.id, strerror(errno));
 		return reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "spool error");
 	}
-	r->s->acked++;
-	log_info("%s: status=sent, lease=%s, client=%s", r->rm.id, r->rm.lease,
-	    r->client);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", r->rm.id);
 	cJSON_AddStringToObject(o, "status", "sent");
@@ -408,7 +405,7 @@ static enum MHD_Result
 do_fail(struct request *r)
 {
 	struct fail_result res;
-	char *reason = NULL, err[256], safe[LOG_REASON_MAX + 1];
+	char *reason = NULL, err[256];
 	const char *bad;
 	bool permanent = false;
 	enum MHD_Result ret;
@@ -416,26 +413,15 @@ do_fail(struct request *r)
 
 	if ((bad = parse_failure(r, &permanent, &reason)) != NULL)
 		return reply_error(r, MHD_HTTP_BAD_REQUEST, bad);
-	if (queue_fail(r->s->q, r->rm.lease, r->rm.id, permanent, reason,
-	    time(NULL), &res, err, sizeof(err)) == -1) {
+	if (settle_fail(r->s->settle, r->rm.lease, r->rm.id, permanent,
+	    reason, r->client, &res, err, sizeof(err)) == -1) {
 		free(reason);
 		if (err[0] == '\0')
 			return reply_error(r, MHD_HTTP_NOT_FOUND,
 			    "message is not leased under this lease");
-		log_err("%s: recording the failure failed: %s", r->rm.id, err);
 		return reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "spool error");
 	}
-	r->s->failed++;
-	log_safe(safe, sizeof(safe), reason);
-	if (res.outcome == FAIL_DEFERRED)
-		log_info("%s: status=deferred, attempts=%ld, retry=%lld, "
-		    "client=%s, reason=%s", r->rm.id, res.attempts,
-		    (long long)(res.retry_at - time(NULL)), r->client, safe);
-	else
-		log_info("%s: status=bounced, attempts=%ld, permanent=%s, "
-		    "client=%s, reason=%s", r->rm.id, res.attempts,
-		    permanent ? "yes" : "no", r->client, safe);
 	free(reason);
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", r->rm.id);
@@ -468,6 +454,7 @@ do_metrics(struct request *r)
 {
 	struct queue_stats st;
 	struct server *s = r->s;
+	struct settle_counts c = settle_counts(s->settle);
 	struct timespec ts;
 	char *text, why[512];
 	int n;
@@ -506,7 +493,7 @@ do_metrics(struct request *r)
 	    "# TYPE postoffice_failed_total counter\n"
 	    "postoffice_failed_total %" PRIu64 "\n",
 	    st.queued, st.leased, st.deferred, st.dead, st.quarantined,
-	    st.oldest_age, s->served, s->acked, s->failed);
+	    st.oldest_age, c.served, c.acked, c.failed);
 	if (n < 0)
 		return MHD_NO;
 	return reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
@@ -569,50 +556,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return dispatch(r);
 }
 
-/* Settles what a response handed out, now that libmicrohttpd says how it
- * ended.  Held messages (GET /) are deleted once the response went out
- * whole, and simply let go of otherwise; leased ones stay leased once
- * the lease went out, and go back to the queue otherwise. */
-static void
-settle(struct request *r, bool complete)
-{
-	struct batch *b = r->batch;
-	struct server *s = r->s;
-	bool held = b->fds != NULL;
-	size_t i;
-
-	for (i = 0; i < b->n; i++) {
-		const char *id = b->ids[i];
-
-		if (complete) {
-			s->served++;
-			if (held)
-				log_info("%s: status=served, client=%s", id,
-				    r->client);
-			else
-				log_info("%s: status=leased, lease=%s, "
-				    "expires=%lld, client=%s", id, b->lease,
-				    (long long)b->expires, r->client);
-		} else if (held)
-			log_info("%s: status=released, client=%s, "
-			    "reason=response not completed", id, r->client);
-		else if (queue_release(s->q, b->lease, id) == 0)
-			log_info("%s: status=released, lease=%s, client=%s, "
-			    "reason=response not completed", id, b->lease,
-			    r->client);
-		else
-			log_err("%s: release failed: %s (it returns when "
-			    "lease %s expires)", id, strerror(errno), b->lease);
-	}
-	if (!held)
-		return;
-	if (complete)
-		reaper_add(s->reaper, (const char (*)[SPOOL_ID_LEN + 1])b->ids,
-		    b->n, b->lease, b->fds);
-	else
-		queue_unhold(s->q, b);
-}
-
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     enum MHD_RequestTerminationCode how)
@@ -623,23 +566,13 @@ on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	(void)conn;
 	if (r == NULL)
 		return;
+	/* Held messages (GET /) are deleted once the response went out
+	 * whole; leased ones stay leased; otherwise they go back. */
 	if (r->batch != NULL)
-		settle(r, how == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+		settle_batch(r->s->settle, r->batch,
+		    how == MHD_REQUEST_TERMINATED_COMPLETED_OK, r->client);
 	request_free(r);
 	*ctx = NULL;
-}
-
-static void
-reap_failed(void *arg, const char *id, const char *lease, int err)
-{
-	(void)arg;
-	if (lease[0] == '\0')
-		log_warn("%s: deleting the served message failed: %s", id,
-		    strerror(err));
-	else
-		log_warn("%s: deleting the served message failed: %s (lease "
-		    "%s; if it expired the message went back to the queue)",
-		    id, strerror(err), lease);
 }
 
 /* The path is matched byte for byte as sent: a percent-encoded "/" or
@@ -680,8 +613,7 @@ server_new(const struct server_config *cfg, struct queue *q, int fd,
 	s->cfg = *cfg;
 	s->q = q;
 	s->auth = auth;
-	if ((s->reaper = reaper_new(queue_spool(q), reap_failed, s, err,
-	    errlen)) == NULL) {
+	if ((s->settle = settle_new(q, err, errlen)) == NULL) {
 		server_free(s);
 		return NULL;
 	}
@@ -715,7 +647,7 @@ server_free(struct server *s)
 		server_run(s);
 		MHD_stop_daemon(s->mhd);
 	}
-	reaper_free(s->reaper);
+	settle_free(s->settle);
 	htpasswd_free(s->auth);
 	free(s);
 }

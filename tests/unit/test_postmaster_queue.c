@@ -142,7 +142,7 @@ claim_serves_oldest_first_and_quarantines_invalid_files(void **state)
 	open_queue(f);
 	assert_int_equal(queue_length(f->q), 3);
 	spool_lease_new(lease, time(NULL) + 300);
-	b = queue_claim(f->q, 10, lease, "<", ">", err, sizeof(err));
+	b = queue_claim(f->q, 10, 0, lease, "<", ">", err, sizeof(err));
 	assert_non_null(b);
 	assert_string_equal(err, "");
 	assert_int_equal(b->n, 2);
@@ -177,7 +177,7 @@ claim_stops_at_max(void **state)
 	put_message(f, ID3);
 	open_queue(f);
 	spool_lease_new(lease, time(NULL) + 300);
-	b = queue_claim(f->q, 2, lease, "", "", err, sizeof(err));
+	b = queue_claim(f->q, 2, 0, lease, "", "", err, sizeof(err));
 	assert_int_equal(b->n, 2);
 	assert_int_equal(queue_length(f->q), 1);
 	batch_free(b);
@@ -197,7 +197,7 @@ failures_defer_with_attempts_then_go_dead(void **state)
 	open_queue(f);
 	for (i = 1; i <= 3; i++) {
 		spool_lease_new(lease, now + 300);
-		b = queue_claim(f->q, 1, lease, "", "", err, sizeof(err));
+		b = queue_claim(f->q, 1, 0, lease, "", "", err, sizeof(err));
 		assert_int_equal(b->n, 1);
 		if (i > 1)
 			assert_non_null(strstr(b->json.p, "\"last_error\""));
@@ -238,7 +238,7 @@ permanent_failure_goes_dead_at_once(void **state)
 	put_message(f, ID1);
 	open_queue(f);
 	spool_lease_new(lease, time(NULL) + 300);
-	b = queue_claim(f->q, 1, lease, "", "", err, sizeof(err));
+	b = queue_claim(f->q, 1, 0, lease, "", "", err, sizeof(err));
 	batch_free(b);
 	assert_int_equal(queue_fail(f->q, lease, ID1, true, "550 no such user",
 	    time(NULL), &res, err, sizeof(err)), 0);
@@ -263,7 +263,7 @@ expired_leases_return_when_the_queue_opens(void **state)
 	put_message(f, ID1);
 	open_queue(f);
 	spool_lease_new(lease, time(NULL) - 1);
-	b = queue_claim(f->q, 1, lease, "", "", err, sizeof(err));
+	b = queue_claim(f->q, 1, 0, lease, "", "", err, sizeof(err));
 	assert_int_equal(b->n, 1);
 	batch_free(b);
 	queue_free(f->q);
