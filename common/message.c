@@ -6,7 +6,6 @@
  */
 #include "common/message.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <glib.h>
 #include <stdint.h>
@@ -15,10 +14,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
+#include "common/json.h"
 #include "common/spool.h"
 #include "common/utf8.h"
 #include "common/util.h"
@@ -56,328 +53,131 @@ message_timestamp(char buf[32])
 	snprintf(buf + n, 32 - n, ".%03dZ", (int)(tv.tv_usec / 1000) % 1000);
 }
 
-/* --- decoding --- */
+/* --- encoding --- */
 
-static int
-opt_string(const cJSON *obj, const char *key, char **out, char *err,
-    size_t errlen)
+/* The length of an optional text field: len, or strlen when len is 0. */
+static size_t
+text_len(const char *s, size_t len)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return s == NULL ? 0 : len != 0 ? len : strlen(s);
+}
 
-	*out = NULL;
-	if (v == NULL || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsString(v)) {
-		snprintf(err, errlen, "\"%s\" is not a string", key);
-		return -1;
+/* The length of the UTF-8 sequence that lead octet c starts, or 0. */
+static size_t
+seq_len(unsigned char c)
+{
+	return c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 :
+	    c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+}
+
+/*
+ * Escapes a text field into out (room for 6 * len octets).  A field is
+ * meant to be UTF-8; an octet that is not part of a valid sequence is
+ * written as U+FFFD, so that the file stays a JSON text (RFC 8259
+ * section 8.1) whatever a caller hands in.  NUL is kept (as \u0000).
+ */
+static size_t
+escape_text(char *out, const char *v, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t i = 0, o = 0, k, n;
+
+	while (i < len) {
+		/* The longest run that is valid UTF-8 (NUL allowed). */
+		for (k = i; k < len; k += n) {
+			if (p[k] == 0) {
+				n = 1;
+				continue;
+			}
+			n = utf8_ascii_span(p + k, len - k);
+			if (n > 0)
+				continue;
+			n = seq_len(p[k]);
+			if (n < 2 || k + n > len || !utf8_valid(p + k, n))
+				break;
+		}
+		o += json_escape(out + o, p + i, k - i);
+		if (k == len)
+			break;
+		memcpy(out + o, "\\ufffd", 6);
+		o += 6;
+		i = k + 1;
 	}
-	if ((*out = strdup(v->valuestring)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	return o;
+}
+
+/* Appends "KEY":"VALUE" (with a comma first unless it is the first). */
+static int
+put_string(struct strbuf *b, const char *key, const char *v, size_t len)
+{
+	size_t klen = strlen(key);
+
+	if (strbuf_reserve(b, klen + 6 * len + 6) == -1)
 		return -1;
-	}
+	if (b->len > 1)
+		b->p[b->len++] = ',';
+	b->p[b->len++] = '"';
+	memcpy(b->p + b->len, key, klen);
+	b->len += klen;
+	memcpy(b->p + b->len, "\":\"", 3);
+	b->len += 3;
+	b->len += escape_text(b->p + b->len, v, len);
+	b->p[b->len++] = '"';
+	b->p[b->len] = '\0';
 	return 0;
 }
 
-/* Strict RFC 4648 section 4 base64: the alphabet, '=' only as final
- * padding, a length that is a multiple of 4. */
-static bool
-base64_strict(const char *s, size_t len)
-{
-	size_t i, pad = 0;
-
-	if (len % 4 != 0)
-		return false;
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		if (pad > 0)
-			return false;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '+' || c == '/'))
-			return false;
-	}
-	return pad <= 2;
-}
-
+/* Everything but the data member: "{" and the members, comma-separated,
+ * in the order the original wrote them (id first, so that a reader can
+ * tell a file's id from its start). */
 static int
-decode_data(const cJSON *obj, struct message *m, char *err, size_t errlen)
+head_json(const struct message *m, struct strbuf *b)
 {
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(obj, "data");
-	const cJSON *b = cJSON_GetObjectItemCaseSensitive(obj, "data_base64");
-	gsize n;
-
-	if ((d == NULL) == (b == NULL)) {
-		snprintf(err, errlen, "exactly one of \"data\" and \"data_base64\" is required");
-		return -1;
-	}
-	if (d != NULL) {
-		if (!cJSON_IsString(d)) {
-			snprintf(err, errlen, "\"data\" is not a string");
-			return -1;
-		}
-		m->data_len = strlen(d->valuestring);
-		if ((m->data = malloc(m->data_len + 1)) == NULL)
-			goto oom;
-		memcpy(m->data, d->valuestring, m->data_len + 1);
-		return 0;
-	}
-	if (!cJSON_IsString(b) ||
-	    !base64_strict(b->valuestring, strlen(b->valuestring))) {
-		snprintf(err, errlen, "\"data_base64\" is not base64");
-		return -1;
-	}
-	if (b->valuestring[0] == '\0') {
-		m->data = calloc(1, 1);
-		m->data_len = 0;
-		return m->data ? 0 : -1;
-	}
-	m->data = g_base64_decode(b->valuestring, &n);
-	m->data_len = n;
-	/* g_malloc'd memory is malloc'd memory since GLib 2.46. */
-	return 0;
-oom:
-	snprintf(err, errlen, "out of memory");
-	return -1;
-}
-
-int
-message_decode(const char *json, size_t len, struct message *m, char *err,
-    size_t errlen)
-{
-	cJSON *root, *v, *r;
+	char num[64];
 	size_t i;
 	int n;
 
-	memset(m, 0, sizeof(*m));
-	if ((root = cJSON_ParseWithLength(json, len)) == NULL) {
-		snprintf(err, errlen, "not valid JSON");
+	if (strbuf_append(b, "{", 1) == -1)
 		return -1;
-	}
-	if (!cJSON_IsObject(root)) {
-		snprintf(err, errlen, "not a JSON object");
-		goto fail;
-	}
-	v = cJSON_GetObjectItemCaseSensitive(root, "id");
-	if (v != NULL) {
-		if (!cJSON_IsString(v) || !spool_id_valid(v->valuestring)) {
-			snprintf(err, errlen, "\"id\" is not a spool id");
-			goto fail;
-		}
-		memcpy(m->id, v->valuestring, SPOOL_ID_LEN + 1);
-	}
-	v = cJSON_GetObjectItemCaseSensitive(root, "mail_from");
-	if (!cJSON_IsString(v)) {
-		snprintf(err, errlen, "\"mail_from\" is missing or not a string");
-		goto fail;
-	}
-	if ((m->mail_from = strdup(v->valuestring)) == NULL)
-		goto oom;
-	v = cJSON_GetObjectItemCaseSensitive(root, "rcpt_tos");
-	if (!cJSON_IsArray(v) || (n = cJSON_GetArraySize(v)) == 0) {
-		snprintf(err, errlen, "\"rcpt_tos\" is missing or not a non-empty array");
-		goto fail;
-	}
-	if ((m->rcpt_tos = calloc(n, sizeof(char *))) == NULL)
-		goto oom;
-	i = 0;
-	cJSON_ArrayForEach(r, v) {
-		if (!cJSON_IsString(r)) {
-			snprintf(err, errlen, "\"rcpt_tos\" holds a non-string");
-			goto fail;
-		}
-		if ((m->rcpt_tos[i] = strdup(r->valuestring)) == NULL)
-			goto oom;
-		m->nrcpt = ++i;
-	}
-	if (opt_string(root, "subject", &m->subject, err, errlen) == -1 ||
-	    opt_string(root, "body", &m->body, err, errlen) == -1 ||
-	    opt_string(root, "timestamp", &m->timestamp, err, errlen) == -1 ||
-	    opt_string(root, "client", &m->client, err, errlen) == -1 ||
-	    opt_string(root, "last_error", &m->last_error, err, errlen) == -1)
-		goto fail;
-	v = cJSON_GetObjectItemCaseSensitive(root, "attempts");
-	if (v != NULL) {
-		if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
-		    v->valuedouble > 1e9 || v->valuedouble != (long)v->valuedouble) {
-			snprintf(err, errlen, "\"attempts\" is not a count");
-			goto fail;
-		}
-		m->attempts = (long)v->valuedouble;
-	}
-	v = cJSON_GetObjectItemCaseSensitive(root, "size");
-	if (v != NULL && !cJSON_IsNumber(v)) {
-		snprintf(err, errlen, "\"size\" is not a number");
-		goto fail;
-	}
-	if (decode_data(root, m, err, errlen) == -1)
-		goto fail;
-	cJSON_Delete(root);
-	return 0;
-oom:
-	snprintf(err, errlen, "out of memory");
-fail:
-	cJSON_Delete(root);
-	message_clear(m);
-	return -1;
-}
-
-/* --- encoding --- */
-
-static cJSON *
-head_object(const struct message *m)
-{
-	cJSON *o, *a;
-	size_t i;
-
-	if ((o = cJSON_CreateObject()) == NULL)
-		return NULL;
-	if (m->id[0] != '\0' && cJSON_AddStringToObject(o, "id", m->id) == NULL)
-		goto fail;
-	if (cJSON_AddStringToObject(o, "mail_from",
-	    m->mail_from ? m->mail_from : "") == NULL)
-		goto fail;
-	if ((a = cJSON_AddArrayToObject(o, "rcpt_tos")) == NULL)
-		goto fail;
+	if (m->id[0] != '\0' && put_string(b, "id", m->id, strlen(m->id)) == -1)
+		return -1;
+	if (put_string(b, "mail_from", m->mail_from ? m->mail_from : "",
+	    m->mail_from ? strlen(m->mail_from) : 0) == -1 ||
+	    strbuf_append(b, ",\"rcpt_tos\":[", 13) == -1)
+		return -1;
 	for (i = 0; i < m->nrcpt; i++) {
-		cJSON *s = cJSON_CreateString(m->rcpt_tos[i]);
+		size_t len = strlen(m->rcpt_tos[i]);
 
-		if (s == NULL || !cJSON_AddItemToArray(a, s)) {
-			cJSON_Delete(s);
-			goto fail;
-		}
+		/* put_string's comma rule does not apply inside the array. */
+		if (strbuf_reserve(b, 6 * len + 3) == -1)
+			return -1;
+		if (i > 0)
+			b->p[b->len++] = ',';
+		b->p[b->len++] = '"';
+		b->len += escape_text(b->p + b->len, m->rcpt_tos[i], len);
+		b->p[b->len++] = '"';
+		b->p[b->len] = '\0';
 	}
-	if (cJSON_AddStringToObject(o, "subject", m->subject ? m->subject : "") == NULL ||
-	    cJSON_AddStringToObject(o, "body", m->body ? m->body : "") == NULL)
-		goto fail;
-	if (m->timestamp && cJSON_AddStringToObject(o, "timestamp", m->timestamp) == NULL)
-		goto fail;
-	if (m->client && cJSON_AddStringToObject(o, "client", m->client) == NULL)
-		goto fail;
-	if (cJSON_AddNumberToObject(o, "size", (double)m->data_len) == NULL ||
-	    cJSON_AddNumberToObject(o, "attempts", (double)m->attempts) == NULL)
-		goto fail;
-	if (m->last_error &&
-	    cJSON_AddStringToObject(o, "last_error", m->last_error) == NULL)
-		goto fail;
-	return o;
-fail:
-	cJSON_Delete(o);
-	return NULL;
-}
-
-#if defined(__SSE2__)
-/* How many octets at the start of in need no escape in a JSON string:
- * anything but quote, backslash and the C0 controls.  Thirty-two, then
- * sixteen at a time: a control is an octet whose unsigned minimum with
- * 0x1f is itself. */
-static inline unsigned
-json_special16(const unsigned char *p)
-{
-	const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-	const __m128i m = _mm_or_si128(
-	    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-	    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-	    _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v));
-
-	return (unsigned)_mm_movemask_epi8(m);
-}
-
-static size_t
-json_safe_span(const unsigned char *in, size_t len)
-{
-	unsigned lo, hi;
-	size_t i = 0;
-
-	while (len - i >= 32) {
-		lo = json_special16(in + i);
-		hi = json_special16(in + i + 16);
-		if ((lo | hi) != 0)
-			return i + (size_t)__builtin_ctz(lo | hi << 16);
-		i += 32;
-	}
-	if (len - i >= 16) {
-		if ((lo = json_special16(in + i)) != 0)
-			return i + (size_t)__builtin_ctz(lo);
-		i += 16;
-	}
-	while (i < len && in[i] >= 0x20 && in[i] != '"' && in[i] != '\\')
-		i++;
-	return i;
-}
-#else
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
-
-/* How many octets at the start of in need no escape in a JSON string:
- * anything but quote, backslash and the C0 controls.  Eight at a time
- * while possible: (x - n * ONES) & ~x & HIGHS is non-zero exactly when
- * some octet of x is below n (n <= 0x80), and x ^ (c * ONES) has a zero
- * octet where x has c. */
-static size_t
-json_safe_span(const unsigned char *in, size_t len)
-{
-	uint64_t v, q, b;
-	size_t i = 0;
-
-	while (len - i >= 8) {
-		memcpy(&v, in + i, 8);
-		q = v ^ ('"' * ONES);
-		b = v ^ ('\\' * ONES);
-		if ((((v - 0x20 * ONES) & ~v) | ((q - ONES) & ~q) |
-		    ((b - ONES) & ~b)) & HIGHS)
-			break;
-		i += 8;
-	}
-	while (i < len && in[i] >= 0x20 && in[i] != '"' && in[i] != '\\')
-		i++;
-	return i;
-}
-#endif
-
-/* Escapes valid UTF-8 for a JSON string (RFC 8259 section 7): quote,
- * backslash and the C0 controls; everything else passes through. */
-static size_t
-json_escape(char *out, const unsigned char *in, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i = 0, o = 0, k;
-
-	while (i < len) {
-		unsigned char c;
-
-		k = json_safe_span(in + i, len - i);
-		memcpy(out + o, in + i, k);
-		o += k;
-		i += k;
-		if (i == len)
-			break;
-		c = in[i++];
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = c;
-		} else if (c == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (c == '\r') {
-			out[o++] = '\\';
-			out[o++] = 'r';
-		} else if (c == '\t') {
-			out[o++] = '\\';
-			out[o++] = 't';
-		} else if (c < 0x20) {
-			memcpy(out + o, "\\u00", 4);
-			out[o + 4] = digits[c >> 4];
-			out[o + 5] = digits[c & 15];
-			o += 6;
-		} else {
-			out[o++] = c;
-		}
-	}
-	return o;
+	if (strbuf_append(b, "]", 1) == -1 ||
+	    put_string(b, "subject", m->subject ? m->subject : "",
+	    text_len(m->subject, m->subject_len)) == -1 ||
+	    put_string(b, "body", m->body ? m->body : "",
+	    text_len(m->body, m->body_len)) == -1)
+		return -1;
+	if (m->timestamp && put_string(b, "timestamp", m->timestamp,
+	    strlen(m->timestamp)) == -1)
+		return -1;
+	if (m->client && put_string(b, "client", m->client,
+	    strlen(m->client)) == -1)
+		return -1;
+	n = snprintf(num, sizeof(num), ",\"size\":%zu,\"attempts\":%ld",
+	    m->data_len, m->attempts);
+	if (strbuf_append(b, num, (size_t)n) == -1)
+		return -1;
+	if (m->last_error && put_string(b, "last_error", m->last_error,
+	    strlen(m->last_error)) == -1)
+		return -1;
+	return 0;
 }
 
 int
@@ -385,26 +185,20 @@ message_write_json(const struct message *m, bool data_utf8,
     message_source source, void *source_arg, message_sink sink,
     void *sink_arg)
 {
+	struct strbuf head = { NULL, 0, 0 };
 	unsigned char *in = NULL;
-	char *out = NULL, *head = NULL;
+	char *out = NULL;
 	const unsigned char *p;
-	size_t hlen, off = 0, n, o;
+	size_t off = 0, n, o;
 	ssize_t got;
 	gint state = 0, save = 0;
-	cJSON *o_head;
 	int rc = -1;
 
-	if ((o_head = head_object(m)) == NULL)
-		return -1;
-	head = cJSON_PrintUnformatted(o_head);
-	cJSON_Delete(o_head);
-	if (head == NULL)
-		return -1;
-	/* Reopen the object to append the data member last. */
-	hlen = strlen(head) - 1;
+	if (head_json(m, &head) == -1)
+		goto out;
 	if ((in = malloc(CHUNK)) == NULL || (out = malloc(CHUNK * 6 + 8)) == NULL)
 		goto out;
-	if (sink(sink_arg, head, hlen) == -1)
+	if (sink(sink_arg, head.p, head.len) == -1)
 		goto out;
 	if (data_utf8 ? sink(sink_arg, ",\"data\":\"", 9) :
 	    sink(sink_arg, ",\"data_base64\":\"", 16))
@@ -436,7 +230,7 @@ message_write_json(const struct message *m, bool data_utf8,
 		goto out;
 	rc = 0;
 out:
-	free(head);
+	free(head.p);
 	free(in);
 	free(out);
 	return rc;
@@ -469,460 +263,436 @@ message_encode(const struct message *m, size_t *len)
 	return b.p;
 }
 
-/* --- checking without decoding --- */
+
+/* --- the rule: checking, and decoding by the same walk --- */
 
 /*
- * message_check() walks the text once, without building a tree or copying
- * a string, and accepts only what message_decode() accepts and what is at
- * the same time a JSON text by itself (RFC 8259): no bytes after the
- * object, no control characters in strings, no lone UTF-16 surrogates, no
- * duplicate member among the ones the spool format defines (a client could
- * read the other one).  What the walk cannot settle alone (an escaped
- * data_base64) is left to message_decode().
+ * One walk over the text decides whether it is a spool object and, when
+ * asked, fills a struct message from it: message_check() and
+ * message_decode() cannot disagree, and PostMaster (before it serves a
+ * file) and PostMan (on each message it receives) apply the same rule.
+ *
+ * The rule, beyond RFC 8259 (json.h's scanner): the text is UTF-8 and
+ * nothing follows the object; no member of the spool format appears
+ * twice, nor is its name escaped (a reader could take either copy); the
+ * members have their types; the fields that are C strings to the
+ * programs (id, mail_from, rcpt_tos, timestamp, client, last_error) hold
+ * no NUL.  A NUL in data, subject or body is kept: their lengths travel
+ * with them.
  */
 
-/* Deeper nesting than any spool object has; cJSON allows up to 1000. */
-#define CHECK_DEPTH 64
-/* cJSON reads a number through a 64-byte buffer: longer ones fail. */
-#define CHECK_NUMBER_MAX 63
-
-struct scan {
-	const unsigned char *p, *end;
-	int depth;
-};
-
-/* The members message_decode() reads, as bits of a seen mask. */
+/* The members the walk reads, as bits of a seen mask. */
 enum {
 	K_ID, K_MAIL_FROM, K_RCPT_TOS, K_SUBJECT, K_BODY, K_TIMESTAMP,
 	K_CLIENT, K_LAST_ERROR, K_ATTEMPTS, K_SIZE, K_DATA, K_DATA_BASE64,
 	K_OTHER
 };
 
-static const char *const check_keys[K_OTHER] = {
+static const char *const keys[K_OTHER] = {
 	"id", "mail_from", "rcpt_tos", "subject", "body", "timestamp",
 	"client", "last_error", "attempts", "size", "data", "data_base64"
 };
 
-static void
-scan_ws(struct scan *s)
-{
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
-	    *s->p == '\n' || *s->p == '\r'))
-		s->p++;
-}
+struct walk {
+	struct json_scan s;
+	struct message *m;	/* NULL: check only */
+	char *id;		/* the id seen, "" until then */
+	char *err;
+	size_t errlen;
+};
 
 static int
-hex4(const unsigned char *p)
+refuse(struct walk *w, const char *why)
 {
-	int i, v = 0;
-
-	for (i = 0; i < 4; i++) {
-		int c = p[i], d;
-
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			d = c - 'A' + 10;
-		else
-			return -1;
-		v = v * 16 + d;
-	}
-	return v;
+	snprintf(w->err, w->errlen, "%s", why);
+	return -1;
 }
 
-/* The length of the escape at p (a backslash): 2, 6, or 12 for a UTF-16
- * surrogate pair; 0 when cJSON would refuse it. */
-static size_t
-escape_len(const unsigned char *p, const unsigned char *end)
+/* fmt has one %s, for the member's name. */
+static int
+refuse_key(struct walk *w, const char *fmt, const char *key)
 {
-	int u, lo;
-
-	if (end - p < 2)
-		return 0;
-	switch (p[1]) {
-	case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-	case 'r': case 't':
-		return 2;
-	case 'u':
-		break;
-	default:
-		return 0;
-	}
-	if (end - p < 6 || (u = hex4(p + 2)) == -1)
-		return 0;
-	/* cJSON refuses what is not a valid UTF-16 sequence. */
-	if (u >= 0xdc00 && u <= 0xdfff)
-		return 0;
-	if (u < 0xd800 || u > 0xdbff)
-		return 6;
-	if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
-	    (lo = hex4(p + 8)) == -1 || lo < 0xdc00 || lo > 0xdfff)
-		return 0;
-	return 12;
+	snprintf(w->err, w->errlen, fmt, key);
+	return -1;
 }
 
-#if defined(__SSE2__)
-/* For the 64 octets at p: the bits of the backslashes in *bs, and as the
- * result those of what ends a string or makes it invalid (a quote, a C0
- * control). */
-static inline uint64_t
-string_masks64(const unsigned char *p, uint64_t *bs)
-{
-	const __m128i quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\');
-	const __m128i ctl = _mm_set1_epi8(0x1f);
-	uint64_t stop = 0, b = 0;
-	int k;
-
-	for (k = 0; k < 4; k++) {
-		const __m128i v = _mm_loadu_si128(
-		    (const __m128i *)(const void *)(p + 16 * k));
-
-		stop |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(
-		    _mm_cmpeq_epi8(v, quote),
-		    _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v))) << (16 * k);
-		b |= (uint64_t)(unsigned)_mm_movemask_epi8(
-		    _mm_cmpeq_epi8(v, bsl)) << (16 * k);
-	}
-	*bs = b;
-	return stop;
-}
-#endif
-
-/*
- * A string at s->p; on success *start and *stop bound its raw contents
- * and *escaped says whether they hold a backslash.  Long strings (the
- * raw message) go 64 octets at a time: the escapes in a block are
- * stepped over bit by bit, without looking at the octets again.
- */
+/* Strict RFC 4648 section 4 base64: the alphabet, '=' only as final
+ * padding, a length that is a multiple of 4. */
 static bool
-scan_string(struct scan *s, const unsigned char **start,
-    const unsigned char **stop, bool *escaped)
+base64_strict(const char *s, size_t len)
 {
-	const unsigned char *p, *end = s->end;
+	size_t i, pad = 0;
+
+	if (len % 4 != 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad > 0)
+			return false;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+	}
+	return pad <= 2;
+}
+
+/* A malloc'd copy of a scanned string's contents; its length in *len. */
+static char *
+str_copy(const struct json_str *j, size_t *len)
+{
+	char *out = malloc((size_t)(j->stop - j->start) + 1);
 	size_t n;
 
-	if (s->p >= end || *s->p != '"')
-		return false;
-	*start = p = s->p + 1;
-	*escaped = false;
-#if defined(__SSE2__)
-	while (end - p >= 64) {
-		uint64_t bs, ends = string_masks64(p, &bs);
-		size_t k, past = 64;
-
-		/* Step over each escape that comes before the first end. */
-		while (bs != 0 && (ends == 0 ||
-		    __builtin_ctzll(bs) < __builtin_ctzll(ends))) {
-			k = (size_t)__builtin_ctzll(bs);
-			*escaped = true;
-			if ((n = escape_len(p + k, end)) == 0)
-				return false;
-			if (k + n >= 64) {
-				past = k + n;	/* it reaches into the next block */
-				ends = 0;
-				break;
-			}
-			bs &= ~0ULL << (k + n);
-			ends &= ~0ULL << (k + n);
-		}
-		if (ends != 0) {
-			p += __builtin_ctzll(ends);
-			if (*p != '"')
-				return false;
-			goto done;
-		}
-		p += past;
-	}
-#endif
-	for (;;) {
-		p += json_safe_span(p, end - p);
-		if (p >= end || *p < 0x20)
-			return false;
-		if (*p == '"')
-			break;
-		*escaped = true;
-		if ((n = escape_len(p, end)) == 0)
-			return false;
-		p += n;
-	}
-#if defined(__SSE2__)
-done:
-#endif
-	*stop = p;
-	s->p = p + 1;
-	return true;
+	if (out == NULL)
+		return NULL;
+	n = json_str_unescape(j, out);
+	if (len != NULL)
+		*len = n;
+	return out;
 }
 
-static bool
-digits(struct scan *s)
+/* A string member that must hold no NUL; copied to *out when decoding. */
+static int
+c_string(struct walk *w, const char *key, char **out)
 {
-	const unsigned char *from = s->p;
+	struct json_str j;
 
-	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
-		s->p++;
-	return s->p > from;
+	if (!json_scan_string(&w->s, &j))
+		return refuse_key(w, "\"%s\" is missing or not a string", key);
+	if (json_str_has_nul(&j))
+		return refuse_key(w, "\"%s\" holds a NUL character", key);
+	if (out != NULL && (*out = str_copy(&j, NULL)) == NULL)
+		return refuse(w, "out of memory");
+	return 0;
 }
 
-/* A number (RFC 8259 section 6); its value in *value when not NULL. */
-static bool
-scan_number(struct scan *s, double *value)
+/* subject, body (any text, NUL included) or a NUL-free optional field;
+ * each may be null. */
+static int
+opt_text(struct walk *w, int key, char **out, size_t *len)
 {
-	const unsigned char *from = s->p;
-	char text[CHECK_NUMBER_MAX + 1];
-
-	if (s->p < s->end && *s->p == '-')
-		s->p++;
-	if (s->p < s->end && *s->p == '0')
-		s->p++;
-	else if (!digits(s))
-		return false;
-	if (s->p < s->end && *s->p == '.') {
-		s->p++;
-		if (!digits(s))
-			return false;
-	}
-	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-		s->p++;
-		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-			s->p++;
-		if (!digits(s))
-			return false;
-	}
-	if (s->p - from > CHECK_NUMBER_MAX)
-		return false;
-	if (value != NULL) {
-		memcpy(text, from, s->p - from);
-		text[s->p - from] = '\0';
-		*value = strtod(text, NULL);
-	}
-	return true;
-}
-
-static bool
-scan_word(struct scan *s, const char *w)
-{
-	size_t n = strlen(w);
-
-	if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
-		return false;
-	s->p += n;
-	return true;
-}
-
-/* Any value; the type it had in *type ('"', '{', '[', '0', 'n', 'b'). */
-static bool
-scan_value(struct scan *s, char *type)
-{
-	const unsigned char *a, *b;
+	struct json_scan at = w->s;
+	struct json_str j;
 	char t;
-	bool esc, more;
 
-	if (s->p >= s->end)
-		return false;
-	switch (*s->p) {
-	case '"':
-		*type = '"';
-		return scan_string(s, &a, &b, &esc);
-	case 'n':
-		*type = 'n';
-		return scan_word(s, "null");
-	case 't':
-		*type = 'b';
-		return scan_word(s, "true");
-	case 'f':
-		*type = 'b';
-		return scan_word(s, "false");
-	case '{':
-	case '[':
-		*type = (char)*s->p;
-		break;
-	default:
-		*type = '0';
-		return scan_number(s, NULL);
-	}
-	if (++s->depth > CHECK_DEPTH)
-		return false;
-	s->p++;
-	scan_ws(s);
-	more = s->p < s->end && *s->p != (*type == '{' ? '}' : ']');
-	while (more) {
-		if (*type == '{') {
-			if (!scan_string(s, &a, &b, &esc))
-				return false;
-			scan_ws(s);
-			if (s->p >= s->end || *s->p++ != ':')
-				return false;
-			scan_ws(s);
-		}
-		if (!scan_value(s, &t))
-			return false;
-		scan_ws(s);
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			scan_ws(s);
-		} else
-			more = false;
-	}
-	if (s->p >= s->end || *s->p++ != (*type == '{' ? '}' : ']'))
-		return false;
-	s->depth--;
-	return true;
+	if (json_scan_value(&w->s, &t) && t == 'n')
+		return 0;
+	w->s = at;
+	if (!json_scan_string(&w->s, &j))
+		return refuse_key(w, "\"%s\" is not a string", keys[key]);
+	if (len == NULL && json_str_has_nul(&j))
+		return refuse_key(w, "\"%s\" holds a NUL character", keys[key]);
+	if (out != NULL && (*out = str_copy(&j, len)) == NULL)
+		return refuse(w, "out of memory");
+	return 0;
 }
 
-/* rcpt_tos: a non-empty array of strings. */
-static bool
-scan_rcpts(struct scan *s)
+static int
+rcpts(struct walk *w)
 {
-	const unsigned char *a, *b;
-	bool esc;
+	struct message *m = w->m;
+	struct json_scan at;
+	struct json_str j;
+	size_t n = 0, i;
+	char **v;
+	char t;
 
-	if (s->p >= s->end || *s->p++ != '[')
-		return false;
-	scan_ws(s);
+	if (!json_scan_char(&w->s, '['))
+		goto not_array;
+	json_scan_ws(&w->s);
+	at = w->s;
+	/* Count first, so that decoding allocates once. */
 	for (;;) {
-		if (!scan_string(s, &a, &b, &esc))
-			return false;
-		scan_ws(s);
-		if (s->p >= s->end || *s->p != ',')
+		if (w->s.p < w->s.end && *w->s.p == ']' && n == 0)
+			goto not_array;
+		if (w->s.p < w->s.end && *w->s.p != '"')
+			return refuse(w, json_scan_value(&w->s, &t) ?
+			    "\"rcpt_tos\" holds a non-string" : "not valid JSON");
+		if (!json_scan_string(&w->s, &j))
+			return refuse(w, "not valid JSON");
+		if (json_str_has_nul(&j))
+			return refuse(w, "\"rcpt_tos\" holds a NUL character");
+		n++;
+		json_scan_ws(&w->s);
+		if (!json_scan_char(&w->s, ','))
 			break;
-		s->p++;
-		scan_ws(s);
+		json_scan_ws(&w->s);
 	}
-	return s->p < s->end && *s->p++ == ']';
+	if (!json_scan_char(&w->s, ']'))
+		return refuse(w, "not valid JSON");
+	if (m == NULL)
+		return 0;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return refuse(w, "out of memory");
+	m->rcpt_tos = v;
+	w->s = at;
+	for (i = 0; i < n; i++) {
+		json_scan_string(&w->s, &j);
+		if ((v[i] = str_copy(&j, NULL)) == NULL)
+			return refuse(w, "out of memory");
+		m->nrcpt = i + 1;
+		json_scan_ws(&w->s);
+		json_scan_char(&w->s, ',');
+		json_scan_ws(&w->s);
+	}
+	json_scan_char(&w->s, ']');
+	return 0;
+not_array:
+	return refuse(w, "\"rcpt_tos\" is missing or not a non-empty array");
 }
 
 static int
-key_of(const unsigned char *a, const unsigned char *b)
+data_member(struct walk *w, int key)
 {
-	int k;
+	struct message *m = w->m;
+	struct json_str j;
+	char *raw = NULL;
+	const char *b64;
+	size_t len;
+	gsize n;
 
-	for (k = 0; k < K_OTHER; k++)
-		if (strlen(check_keys[k]) == (size_t)(b - a) &&
-		    memcmp(check_keys[k], a, b - a) == 0)
-			return k;
-	return K_OTHER;
+	if (!json_scan_string(&w->s, &j))
+		return refuse_key(w, "\"%s\" is not a string", keys[key]);
+	if (key == K_DATA) {
+		if (m != NULL) {
+			if ((m->data = (unsigned char *)str_copy(&j, &len)) == NULL)
+				return refuse(w, "out of memory");
+			m->data_len = len;
+		}
+		return 0;
+	}
+	/* base64 is ASCII; an escaped one is unescaped first. */
+	b64 = (const char *)j.start;
+	len = (size_t)(j.stop - j.start);
+	if (j.escaped) {
+		if ((raw = str_copy(&j, &len)) == NULL)
+			return refuse(w, "out of memory");
+		b64 = raw;
+	}
+	if (!base64_strict(b64, len)) {
+		free(raw);
+		return refuse(w, "\"data_base64\" is not base64");
+	}
+	if (m != NULL) {
+		if (len == 0) {
+			m->data = calloc(1, 1);
+		} else {
+			char *copy = raw;
+
+			/* g_base64_decode_inplace needs a writable copy. */
+			if (copy == NULL && (copy = malloc(len + 1)) != NULL) {
+				memcpy(copy, b64, len);
+				copy[len] = '\0';
+			}
+			if (copy != NULL) {
+				n = len;
+				g_base64_decode_inplace(copy, &n);
+				m->data = (unsigned char *)copy;
+				m->data_len = n;
+				raw = NULL;
+			}
+		}
+		if (m->data == NULL) {
+			free(raw);
+			return refuse(w, "out of memory");
+		}
+	}
+	free(raw);
+	return 0;
 }
 
-/*
- * One member's value, checked as message_decode() checks it.  Returns 1
- * when fine, 0 when the object is not a message, -1 when only
- * message_decode() can tell.
- */
+static int member_value(struct walk *w, int key);
+
+/* A member's value; a value that is not JSON at all is told apart from
+ * one of the wrong type. */
 static int
-check_member(struct scan *s, int key, char id[SPOOL_ID_LEN + 1])
+member(struct walk *w, int key)
 {
-	const unsigned char *a, *b;
+	struct json_scan at = w->s;
+	char t;
+
+	if (member_value(w, key) == 0)
+		return 0;
+	if (!json_scan_value(&at, &t))
+		return refuse(w, "not valid JSON");
+	return -1;
+}
+
+static int
+member_value(struct walk *w, int key)
+{
+	struct message *m = w->m;
+	struct json_str j;
 	double v;
-	bool esc;
 	char t;
 
 	switch (key) {
 	case K_ID:
-		if (!scan_string(s, &a, &b, &esc) || b - a != SPOOL_ID_LEN)
-			return 0;
-		memcpy(id, a, SPOOL_ID_LEN);
-		id[SPOOL_ID_LEN] = '\0';
-		return spool_id_valid(id) ? 1 : 0;
+		if (!json_scan_string(&w->s, &j) || j.escaped ||
+		    j.stop - j.start != SPOOL_ID_LEN)
+			return refuse(w, "\"id\" is not a spool id");
+		memcpy(w->id, j.start, SPOOL_ID_LEN);
+		w->id[SPOOL_ID_LEN] = '\0';
+		if (!spool_id_valid(w->id)) {
+			w->id[0] = '\0';
+			return refuse(w, "\"id\" is not a spool id");
+		}
+		return 0;
 	case K_MAIL_FROM:
-	case K_DATA:
-		return scan_string(s, &a, &b, &esc);
-	case K_DATA_BASE64:
-		if (!scan_string(s, &a, &b, &esc))
-			return 0;
-		if (esc)
-			return -1;
-		return base64_strict((const char *)a, b - a);
+		return c_string(w, "mail_from", m ? &m->mail_from : NULL);
 	case K_RCPT_TOS:
-		return scan_rcpts(s);
+		return rcpts(w);
 	case K_SUBJECT:
+		return opt_text(w, key, m ? &m->subject : NULL,
+		    m ? &m->subject_len : (size_t[]){ 0 });
 	case K_BODY:
+		return opt_text(w, key, m ? &m->body : NULL,
+		    m ? &m->body_len : (size_t[]){ 0 });
 	case K_TIMESTAMP:
+		return opt_text(w, key, m ? &m->timestamp : NULL, NULL);
 	case K_CLIENT:
+		return opt_text(w, key, m ? &m->client : NULL, NULL);
 	case K_LAST_ERROR:
-		return scan_value(s, &t) && (t == '"' || t == 'n');
+		return opt_text(w, key, m ? &m->last_error : NULL, NULL);
 	case K_ATTEMPTS:
-		if (!scan_number(s, &v))
-			return 0;
-		return v >= 0 && v <= 1e9 && v == (long)v;
+		if (!json_scan_number(&w->s, &v) || v < 0 || v > 1e9 ||
+		    v != (long)v)
+			return refuse(w, "\"attempts\" is not a count");
+		if (m != NULL)
+			m->attempts = (long)v;
+		return 0;
 	case K_SIZE:
-		return scan_value(s, &t) && t == '0';
+		if (!json_scan_number(&w->s, NULL))
+			return refuse(w, "\"size\" is not a number");
+		return 0;
+	case K_DATA:
+	case K_DATA_BASE64:
+		return data_member(w, key);
 	}
-	return scan_value(s, &t);
+	if (!json_scan_value(&w->s, &t))
+		return refuse(w, "not valid JSON");
+	return 0;
 }
 
-/* 1 a message, 0 not one, -1 only message_decode() can tell. */
 static int
-check_object(struct scan *s, char id[SPOOL_ID_LEN + 1])
+key_of(const struct json_str *j)
 {
-	const unsigned char *a, *b;
-	unsigned seen = 0;
-	int key, rc, verdict = 1;
-	bool esc;
+	int k;
 
-	scan_ws(s);
-	if (s->p >= s->end || *s->p++ != '{')
-		return 0;
+	for (k = 0; k < K_OTHER; k++)
+		if (json_str_is(j, keys[k], strlen(keys[k])))
+			return k;
+	return K_OTHER;
+}
+
+static int
+walk_object(struct walk *w)
+{
+	struct json_scan *s = &w->s;
+	struct json_str name;
+	unsigned seen = 0;
+	int key;
+
+	json_scan_ws(s);
+	if (s->p >= s->end)
+		return refuse(w, "not valid JSON");
+	if (!json_scan_char(s, '{'))
+		return refuse(w, "not a JSON object");
 	s->depth = 1;
-	scan_ws(s);
-	while (s->p < s->end && *s->p != '}') {
-		if (!scan_string(s, &a, &b, &esc) || esc)
-			return 0;
-		key = key_of(a, b);
-		if (key != K_OTHER && (seen & 1U << key))
-			return 0;
-		seen |= 1U << key;
-		scan_ws(s);
-		if (s->p >= s->end || *s->p++ != ':')
-			return 0;
-		scan_ws(s);
-		if ((rc = check_member(s, key, id)) == 0)
-			return 0;
-		if (rc == -1)
-			verdict = -1;
-		scan_ws(s);
-		if (s->p < s->end && *s->p == ',') {
-			s->p++;
-			scan_ws(s);
-			if (s->p < s->end && *s->p == '}')
-				return 0;	/* a trailing comma */
-		} else
-			break;
+	json_scan_ws(s);
+	if (!json_scan_char(s, '}')) {
+		for (;;) {
+			if (!json_scan_string(s, &name))
+				return refuse(w, "not valid JSON");
+			key = key_of(&name);
+			if (key == K_OTHER && name.escaped) {
+				char *k = malloc((size_t)(name.stop - name.start) + 1);
+
+				if (k == NULL)
+					return refuse(w, "out of memory");
+				json_str_unescape(&name, k);
+				for (key = 0; key < K_OTHER; key++)
+					if (strcmp(k, keys[key]) == 0)
+						break;
+				free(k);
+				if (key < K_OTHER)
+					return refuse_key(w, "the name of \"%s\" is escaped",
+					    keys[key]);
+			}
+			if (key != K_OTHER && (seen & 1U << key))
+				return refuse_key(w, "\"%s\" appears twice", keys[key]);
+			seen |= 1U << key;
+			json_scan_ws(s);
+			if (!json_scan_char(s, ':'))
+				return refuse(w, "not valid JSON");
+			json_scan_ws(s);
+			if (member(w, key) == -1)
+				return -1;
+			json_scan_ws(s);
+			if (json_scan_char(s, '}'))
+				break;
+			if (!json_scan_char(s, ','))
+				return refuse(w, "not valid JSON");
+			json_scan_ws(s);
+		}
 	}
-	if (s->p >= s->end || *s->p++ != '}')
-		return 0;
-	scan_ws(s);
+	json_scan_ws(s);
 	if (s->p != s->end)
-		return 0;	/* bytes after the object */
-	if (!(seen & 1U << K_MAIL_FROM) || !(seen & 1U << K_RCPT_TOS) ||
-	    !(seen & 1U << K_DATA) == !(seen & 1U << K_DATA_BASE64))
+		return refuse(w, "bytes follow the object");
+	if (!(seen & 1U << K_MAIL_FROM))
+		return refuse(w, "\"mail_from\" is missing or not a string");
+	if (!(seen & 1U << K_RCPT_TOS))
+		return refuse(w, "\"rcpt_tos\" is missing or not a non-empty array");
+	if (!(seen & 1U << K_DATA) == !(seen & 1U << K_DATA_BASE64))
+		return refuse(w, "exactly one of \"data\" and \"data_base64\" "
+		    "is required");
+	return 0;
+}
+
+static int
+walk(const char *json, size_t len, struct message *m, char id[33],
+    char *err, size_t errlen)
+{
+	struct walk w;
+
+	id[0] = '\0';
+	if (m != NULL)
+		memset(m, 0, sizeof(*m));
+	json_scan_init(&w.s, json, len);
+	w.m = m;
+	w.id = id;
+	w.err = err;
+	w.errlen = errlen;
+	/* RFC 8259 section 8.1: a JSON text is UTF-8. */
+	if (!utf8_valid(json, len))
+		return refuse(&w, "not UTF-8 (RFC 8259 section 8.1)");
+	if (walk_object(&w) == 0)
 		return 0;
-	return verdict;
+	if (m != NULL)
+		message_clear(m);
+	return -1;
 }
 
 int
 message_check(const char *json, size_t len, char id[SPOOL_ID_LEN + 1],
     char *err, size_t errlen)
 {
-	struct scan s = { (const unsigned char *)json,
-	    (const unsigned char *)json + len, 0 };
-	struct message m;
-	int rc;
+	return walk(json, len, NULL, id, err, errlen);
+}
 
-	id[0] = '\0';
-	if ((rc = check_object(&s, id)) == 1)
-		return 0;
-	/* message_decode() has the last word on what the walk could not
-	 * settle, and the reasons for what it refuses. */
-	if (message_decode(json, len, &m, err, errlen) == -1)
+int
+message_decode(const char *json, size_t len, struct message *m, char *err,
+    size_t errlen)
+{
+	char id[SPOOL_ID_LEN + 1];
+
+	if (walk(json, len, m, id, err, errlen) == -1)
 		return -1;
-	if (rc == -1) {
-		memcpy(id, m.id, sizeof(m.id));
-		message_clear(&m);
-		return 0;
-	}
-	message_clear(&m);
-	snprintf(err, errlen, "not a JSON text that can be served as it is");
-	return -1;
+	memcpy(m->id, id, sizeof(id));
+	return 0;
 }

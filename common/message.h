@@ -31,7 +31,9 @@ struct message {
 	char **rcpt_tos;
 	size_t nrcpt;
 	char *subject;		/* NULL when absent */
+	size_t subject_len;	/* its length; 0: strlen(subject) */
 	char *body;		/* NULL when absent */
+	size_t body_len;	/* its length; 0: strlen(body) */
 	char *timestamp;	/* NULL when absent */
 	char *client;		/* NULL when absent */
 	unsigned char *data;	/* raw message bytes, data_len of them */

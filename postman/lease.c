@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "common/json.h"
 #include "postman/delivery.h"
 
 char *
@@ -65,165 +66,297 @@ check_envelope(struct leased *l, const struct lease_limits *lim)
 		}
 }
 
+/* Where each message of the response starts and ends. */
+struct span {
+	const char *p;
+	size_t len;
+};
+
+/* The "id" member of an object that the spool rule refused, so that the
+ * refusal can be reported: a spool id, or "" when there is none. */
+static void
+find_id(const struct span *sp, char id[SPOOL_ID_LEN + 1])
+{
+	struct json_scan s;
+	struct json_str name, v;
+	char t;
+
+	id[0] = '\0';
+	json_scan_init(&s, sp->p, sp->len);
+	if (!json_scan_char(&s, '{'))
+		return;
+	s.depth = 1;
+	for (;;) {
+		json_scan_ws(&s);
+		if (!json_scan_string(&s, &name))
+			return;
+		json_scan_ws(&s);
+		if (!json_scan_char(&s, ':'))
+			return;
+		json_scan_ws(&s);
+		if (json_str_is(&name, "id", 2)) {
+			if (!json_scan_string(&s, &v) || v.escaped ||
+			    v.stop - v.start != SPOOL_ID_LEN)
+				return;
+			memcpy(id, v.start, SPOOL_ID_LEN);
+			id[SPOOL_ID_LEN] = '\0';
+			if (!spool_id_valid(id))
+				id[0] = '\0';
+			return;
+		}
+		if (!json_scan_value(&s, &t))
+			return;
+		json_scan_ws(&s);
+		if (!json_scan_char(&s, ','))
+			return;
+	}
+}
+
+/*
+ * One message of the response, by the spool rule PostMaster applied
+ * before serving it (message_decode()).  A message that breaks the rule
+ * but carries its id fails alone, as a permanent failure with the rule's
+ * reason; one without an id cannot be reported, and makes the response
+ * malformed.
+ */
 static int
-parse_message(const cJSON *item, size_t index, struct leased *out,
+parse_message(const struct span *sp, size_t index, struct leased *out,
     char *err, size_t errlen)
 {
 	char why[256];
-	char *text;
-	int rc;
 
-	if (!cJSON_IsObject(item)) {
-		snprintf(err, errlen, "messages[%zu] is not an object", index);
-		return -1;
-	}
-	/* message_decode() is the one place that knows the spool object;
-	 * it takes text, so the object is printed back for it. */
-	if ((text = cJSON_PrintUnformatted(item)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	rc = message_decode(text, strlen(text), &out->m, why, sizeof(why));
-	free(text);
-	if (rc == -1) {
-		snprintf(err, errlen, "messages[%zu]: %s", index, why);
-		return -1;
-	}
-	if (out->m.id[0] == '\0') {
+	if (message_decode(sp->p, sp->len, &out->m, why, sizeof(why)) == 0) {
+		if (out->m.id[0] != '\0')
+			return 0;
 		snprintf(err, errlen, "messages[%zu] has no \"id\"", index);
 		message_clear(&out->m);
 		return -1;
 	}
+	find_id(sp, out->m.id);
+	if (out->m.id[0] == '\0') {
+		snprintf(err, errlen, "messages[%zu]: %s", index, why);
+		return -1;
+	}
+	if ((out->m.mail_from = strdup("")) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(out->refusal, sizeof(out->refusal),
+	    "not a spool message: %s", why);
 	return 0;
 }
 
-static int
-parse_head(const cJSON *root, struct lease *l, size_t *count,
-    char *err, size_t errlen)
-{
-	const cJSON *lease, *expires, *msgs;
+/* The head of the response: what is known of it once walked. */
+struct head {
+	struct json_str lease;
+	bool lease_null;
+	double expires;
+	bool expires_null, expires_number;
+	struct span *msgs;
+	size_t n, cap;
+	unsigned seen;
+};
 
-	if (!cJSON_IsObject(root)) {
-		snprintf(err, errlen, "response is not a JSON object");
-		return -1;
-	}
-	lease = cJSON_GetObjectItemCaseSensitive(root, "lease");
-	expires = cJSON_GetObjectItemCaseSensitive(root, "expires");
-	msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-	if (!cJSON_IsArray(msgs)) {
+enum { H_LEASE = 1, H_EXPIRES = 2, H_MESSAGES = 4 };
+
+static int
+walk_messages(struct json_scan *s, struct head *h, char *err, size_t errlen)
+{
+	const unsigned char *from;
+	struct span *grown;
+	char t;
+
+	if (!json_scan_char(s, '[')) {
 		snprintf(err, errlen, "\"messages\" is missing or not an array");
 		return -1;
 	}
-	*count = (size_t)cJSON_GetArraySize(msgs);
-	if (*count == 0) {
+	json_scan_ws(s);
+	if (json_scan_char(s, ']'))
+		return 0;
+	for (;;) {
+		from = s->p;
+		if (!json_scan_value(s, &t))
+			goto bad;
+		if (t != '{') {
+			snprintf(err, errlen, "messages[%zu] is not an object", h->n);
+			return -1;
+		}
+		if (h->n == h->cap) {
+			h->cap = h->cap ? 2 * h->cap : 16;
+			if ((grown = realloc(h->msgs, h->cap * sizeof(*grown))) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			h->msgs = grown;
+		}
+		h->msgs[h->n].p = (const char *)from;
+		h->msgs[h->n++].len = (size_t)(s->p - from);
+		json_scan_ws(s);
+		if (json_scan_char(s, ']'))
+			return 0;
+		if (!json_scan_char(s, ','))
+			goto bad;
+		json_scan_ws(s);
+	}
+bad:
+	snprintf(err, errlen, "response is not valid JSON");
+	return -1;
+}
+
+/* Walks the whole response: an object of lease, expires and messages
+ * (other members are skipped), nothing after it. */
+static int
+walk_response(const char *body, size_t len, struct head *h, char *err,
+    size_t errlen)
+{
+	struct json_scan s;
+	struct json_str name;
+	unsigned bit;
+	char t;
+
+	json_scan_init(&s, body, len);
+	json_scan_ws(&s);
+	if (s.p < s.end && *s.p != '{' && json_scan_value(&s, &t)) {
+		snprintf(err, errlen, "response is not a JSON object");
+		return -1;
+	}
+	if (!json_scan_char(&s, '{'))
+		goto bad;
+	s.depth = 1;
+	json_scan_ws(&s);
+	if (!json_scan_char(&s, '}')) {
+		for (;;) {
+			if (!json_scan_string(&s, &name))
+				goto bad;
+			bit = json_str_is(&name, "lease", 5) ? H_LEASE :
+			    json_str_is(&name, "expires", 7) ? H_EXPIRES :
+			    json_str_is(&name, "messages", 8) ? H_MESSAGES : 0;
+			if (h->seen & bit) {
+				snprintf(err, errlen, "\"%.*s\" appears twice",
+				    (int)(name.stop - name.start), name.start);
+				return -1;
+			}
+			h->seen |= bit;
+			json_scan_ws(&s);
+			if (!json_scan_char(&s, ':'))
+				goto bad;
+			json_scan_ws(&s);
+			if (bit == H_MESSAGES) {
+				if (walk_messages(&s, h, err, errlen) == -1)
+					return -1;
+			} else if (bit == H_LEASE && s.p < s.end && *s.p == '"') {
+				if (!json_scan_string(&s, &h->lease))
+					goto bad;
+			} else if (bit == H_EXPIRES && s.p < s.end &&
+			    *s.p != 'n' && *s.p != '"' && *s.p != '{' &&
+			    *s.p != '[' && *s.p != 't' && *s.p != 'f') {
+				if (!json_scan_number(&s, &h->expires))
+					goto bad;
+				h->expires_number = true;
+			} else {
+				if (!json_scan_value(&s, &t))
+					goto bad;
+				if (bit == H_LEASE)
+					h->lease_null = t == 'n';
+				if (bit == H_EXPIRES)
+					h->expires_null = t == 'n';
+			}
+			json_scan_ws(&s);
+			if (json_scan_char(&s, '}'))
+				break;
+			if (!json_scan_char(&s, ','))
+				goto bad;
+			json_scan_ws(&s);
+		}
+	}
+	json_scan_ws(&s);
+	if (s.p == s.end)
+		return 0;
+bad:
+	snprintf(err, errlen, "response is not valid JSON");
+	return -1;
+}
+
+static int
+check_head(const struct head *h, struct lease *l, char *err, size_t errlen)
+{
+	char token[SPOOL_LEASE_LEN + 1];
+	size_t n = (size_t)(h->lease.stop - h->lease.start);
+
+	if (!(h->seen & H_MESSAGES)) {
+		snprintf(err, errlen, "\"messages\" is missing or not an array");
+		return -1;
+	}
+	if (h->n == 0) {
 		/* Nothing leased: lease and expires are null (or absent). */
-		if ((lease != NULL && !cJSON_IsNull(lease) && !cJSON_IsString(lease)) ||
-		    (expires != NULL && !cJSON_IsNull(expires) && !cJSON_IsNumber(expires))) {
+		if (((h->seen & H_LEASE) && !h->lease_null && h->lease.start == NULL) ||
+		    ((h->seen & H_EXPIRES) && !h->expires_null && !h->expires_number)) {
 			snprintf(err, errlen, "\"lease\" or \"expires\" has the wrong type");
 			return -1;
 		}
 		return 0;
 	}
-	if (!cJSON_IsString(lease) || !spool_lease_valid(lease->valuestring)) {
+	if (h->lease.start == NULL || h->lease.escaped || n != SPOOL_LEASE_LEN) {
 		snprintf(err, errlen, "\"lease\" is not a lease token");
 		return -1;
 	}
-	if (!cJSON_IsNumber(expires) || !isfinite(expires->valuedouble) ||
-	    expires->valuedouble < 1 || expires->valuedouble > 1e11) {
+	memcpy(token, h->lease.start, n);
+	token[n] = '\0';
+	if (!spool_lease_valid(token)) {
+		snprintf(err, errlen, "\"lease\" is not a lease token");
+		return -1;
+	}
+	if (!h->expires_number || !isfinite(h->expires) || h->expires < 1 ||
+	    h->expires > 1e11) {
 		snprintf(err, errlen, "\"expires\" is not a time");
 		return -1;
 	}
-	memcpy(l->id, lease->valuestring, SPOOL_LEASE_LEN + 1);
-	l->expires = (time_t)expires->valuedouble;
+	memcpy(l->id, token, sizeof(token));
+	l->expires = (time_t)h->expires;
 	return 0;
-}
-
-/* True when the JSON text escapes a NUL (\u0000) in some string: C
- * strings would silently end there, so an address or a message would be
- * cut short.  An escape is a backslash preceded by an even run of them. */
-static bool
-has_nul_escape(const char *s, size_t len)
-{
-	size_t i = 0, run;
-
-	while (i < len) {
-		if (s[i] != '\\') {
-			i++;
-			continue;
-		}
-		for (run = 0; i < len && s[i] == '\\'; i++)
-			run++;
-		if (run % 2 == 1 && len - i >= 5 && memcmp(s + i, "u0000", 5) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* Parses the whole text: libcJSON stops after the first value. */
-static cJSON *
-parse_all(const char *body, size_t len)
-{
-	const char *end = NULL;
-	cJSON *root;
-
-	if ((root = cJSON_ParseWithLengthOpts(body, len, &end, false)) == NULL)
-		return NULL;
-	while (end < body + len && (*end == ' ' || *end == '\t' ||
-	    *end == '\r' || *end == '\n'))
-		end++;
-	if (end != body + len) {
-		cJSON_Delete(root);
-		return NULL;
-	}
-	return root;
 }
 
 int
 lease_parse(const char *body, size_t len, const struct lease_limits *lim,
     struct lease *l, char *err, size_t errlen)
 {
-	const cJSON *item;
-	cJSON *root;
-	size_t count, i, j;
+	struct head h;
+	size_t i, j;
 
 	memset(l, 0, sizeof(*l));
-	if ((root = parse_all(body, len)) == NULL) {
-		snprintf(err, errlen, "response is not valid JSON");
-		return -1;
-	}
-	if (has_nul_escape(body, len)) {
-		snprintf(err, errlen, "response holds a NUL character (\\u0000)");
+	memset(&h, 0, sizeof(h));
+	if (walk_response(body, len, &h, err, errlen) == -1 ||
+	    check_head(&h, l, err, errlen) == -1)
 		goto fail;
-	}
-	if (parse_head(root, l, &count, err, errlen) == -1)
-		goto fail;
-	if (lim->max_messages > 0 && count > lim->max_messages) {
+	if (lim->max_messages > 0 && h.n > lim->max_messages) {
 		snprintf(err, errlen, "%zu messages where at most %zu were asked for",
-		    count, lim->max_messages);
+		    h.n, lim->max_messages);
 		goto fail;
 	}
-	if (count > 0 && (l->msgs = calloc(count, sizeof(*l->msgs))) == NULL) {
+	if (h.n > 0 && (l->msgs = calloc(h.n, sizeof(*l->msgs))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	i = 0;
-	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "messages")) {
-		if (parse_message(item, i, &l->msgs[i], err, errlen) == -1)
+	for (i = 0; i < h.n; i++) {
+		if (parse_message(&h.msgs[i], i, &l->msgs[i], err, errlen) == -1) {
+			message_clear(&l->msgs[i].m);
 			goto fail;
-		l->n = ++i;
-		for (j = 0; j + 1 < i; j++)
-			if (strcmp(l->msgs[j].m.id, l->msgs[i - 1].m.id) == 0) {
+		}
+		l->n = i + 1;
+		for (j = 0; j < i; j++)
+			if (strcmp(l->msgs[j].m.id, l->msgs[i].m.id) == 0) {
 				snprintf(err, errlen, "message %s appears twice",
 				    l->msgs[j].m.id);
 				goto fail;
 			}
 	}
 	for (i = 0; i < l->n; i++)
-		check_envelope(&l->msgs[i], lim);
-	cJSON_Delete(root);
+		if (l->msgs[i].refusal[0] == '\0')
+			check_envelope(&l->msgs[i], lim);
+	free(h.msgs);
 	return 0;
 fail:
-	cJSON_Delete(root);
+	free(h.msgs);
 	lease_clear(l);
 	return -1;
 }

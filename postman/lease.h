@@ -6,13 +6,16 @@
  *   {"lease": null, "expires": null, "messages": []}
  *
  * Two kinds of trouble are told apart.  A response that is not of this
- * form - bad JSON, a wrong type anywhere, a message that is not a spool
- * object, a bad or repeated id - is refused whole: nothing in it may be
- * acknowledged.  A well-formed message whose envelope could not be handed
- * on safely - an address starting with '-', holding whitespace, control
- * characters, CR or LF, over RFC 5321's lengths, or too many recipients -
- * is kept with its refusal reason: it is a permanent failure of that
- * message alone, and it never reaches a delivery backend.
+ * form - bad JSON, a wrong type outside the messages, a message that is
+ * not an object or has no spool id, a repeated id - is refused whole:
+ * nothing in it may be acknowledged.  A message that carries its id but
+ * breaks the spool rule (message_decode(), the rule PostMaster applied
+ * before serving it), or whose envelope could not be handed on safely - an
+ * address starting with '-', holding whitespace, control characters, CR
+ * or LF, over RFC 5321's lengths, or too many recipients - is kept with
+ * its refusal reason: it is a permanent failure of that message alone,
+ * reported as such, and it never reaches a delivery backend.  A message
+ * refused by the rule has only its id (mail_from "", no recipients).
  */
 #ifndef POSTMAN_LEASE_H
 #define POSTMAN_LEASE_H

@@ -118,6 +118,9 @@ log_delivery(const struct message *m, const char *relay, double delay,
 	char to[300];
 	size_t i;
 
+	if (m->nrcpt == 0)	/* not a spool message: no envelope to name */
+		log_info("%s: relay=%s, delay=%.2f, status=%s (%s)", m->id, relay,
+		    delay, outcome_name(o), reason);
 	for (i = 0; i < m->nrcpt; i++) {
 		const struct rcpt_result *r = rcpt != NULL ? &rcpt[i] : NULL;
 

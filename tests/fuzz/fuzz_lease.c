@@ -7,7 +7,9 @@
  *   - a refused response leaves the lease empty and says why;
  *   - an accepted one has at most max_messages messages; with any, a
  *     valid lease token and an expiry; every message has a valid,
- *     distinct id, a sender, at least one recipient and its data;
+ *     distinct id; one that breaks the spool rule is a refusal of its
+ *     own ("not a spool message: ..."); every other has a sender, at
+ *     least one recipient and its data;
  *   - a message without a refusal has only addresses a delivery backend
  *     may be given (checked here independently of common/addr.c): no
  *     leading '-', no blank, control character or angle bracket, at most
@@ -101,10 +103,12 @@ fuzz_lease(const uint8_t *data, size_t size)
 		FUZZ_CHECK(spool_id_valid(m->id));
 		for (j = 0; j < i; j++)
 			FUZZ_CHECK(strcmp(m->id, l.msgs[j].m.id) != 0);
-		FUZZ_CHECK(m->mail_from != NULL && m->nrcpt > 0);
-		FUZZ_CHECK(m->data != NULL);
 		for (r = l.msgs[i].refusal; *r != '\0'; r++)
 			FUZZ_CHECK(*r >= 0x20 && *r < 0x7f);
+		FUZZ_CHECK(m->mail_from != NULL);
+		if (strncmp(l.msgs[i].refusal, "not a spool message: ", 21) == 0)
+			continue;
+		FUZZ_CHECK(m->nrcpt > 0 && m->data != NULL);
 		if (l.msgs[i].refusal[0] != '\0')
 			continue;
 		FUZZ_CHECK(m->nrcpt <= lim.max_recipients);

@@ -224,35 +224,61 @@ MALFORMED = [
      "\"expires\" is not a time"),
     ("message_not_object", lease([message(2), "x"]),
      "messages[1] is not an object"),
-    ("rcpt_tos_string", lease([_msg_with(rcpt_tos="a@b")]),
-     "messages[0]: \"rcpt_tos\" is missing or not a non-empty array"),
-    ("rcpt_tos_empty", lease([_msg_with(rcpt_tos=[])]),
-     "messages[0]: \"rcpt_tos\" is missing or not a non-empty array"),
-    ("rcpt_number", lease([_msg_with(rcpt_tos=["a@b", 7])]),
-     "messages[0]: \"rcpt_tos\" holds a non-string"),
-    ("mail_from_null", lease([_msg_with(mail_from=None)]),
-     "messages[0]: \"mail_from\" is missing or not a string"),
-    ("data_number", lease([_msg_with(data=12)]),
-     "messages[0]: \"data\" is not a string"),
-    ("data_and_base64", lease([_msg_with(data_base64="QQ==")]),
-     "messages[0]: exactly one of \"data\" and \"data_base64\" is required"),
-    ("no_data", lease([_msg_with(data=KeyError)]),
-     "messages[0]: exactly one of \"data\" and \"data_base64\" is required"),
-    ("bad_base64", lease([_msg_with(data=KeyError, data_base64="!!not base64")]),
-     "messages[0]: \"data_base64\" is not base64"),
     ("id_path", lease([_msg_with(id="../../../../etc/passwd")]),
      "messages[0]: \"id\" is not a spool id"),
     ("id_missing", lease([_msg_with(id=KeyError)]),
      "messages[0] has no \"id\""),
     ("id_twice", lease([message(1), message(1)]),
      "message %s appears twice" % message_id(1)),
-    ("nul_in_sender", lease([_msg_with(mail_from="a@b\u0000-oQ/tmp/x")]),
-     "response holds a NUL character (\\u0000)"),
     ("trailing_garbage", json.dumps(lease([message(1)])).encode() + b" {}",
      "response is not valid JSON"),
-    ("good_then_bad", lease([message(2), _msg_with(attempts="many")]),
+    ("bad_without_id", lease([message(2), _msg_with(id=KeyError,
+                                                    attempts="many")]),
      "messages[1]: \"attempts\" is not a count"),
 ]
+
+# A message that carries its id but breaks the spool rule fails alone: it
+# is reported as a permanent failure with the rule's reason, and the good
+# message after it is delivered.
+ALONE = [
+    ("rcpt_tos_string", _msg_with(rcpt_tos="a@b"),
+     "\"rcpt_tos\" is missing or not a non-empty array"),
+    ("rcpt_tos_empty", _msg_with(rcpt_tos=[]),
+     "\"rcpt_tos\" is missing or not a non-empty array"),
+    ("rcpt_number", _msg_with(rcpt_tos=["a@b", 7]),
+     "\"rcpt_tos\" holds a non-string"),
+    ("mail_from_null", _msg_with(mail_from=None),
+     "\"mail_from\" is missing or not a string"),
+    ("data_number", _msg_with(data=12), "\"data\" is not a string"),
+    ("data_and_base64", _msg_with(data_base64="QQ=="),
+     "exactly one of \"data\" and \"data_base64\" is required"),
+    ("no_data", _msg_with(data=KeyError),
+     "exactly one of \"data\" and \"data_base64\" is required"),
+    ("bad_base64", _msg_with(data=KeyError, data_base64="!!not base64"),
+     "\"data_base64\" is not base64"),
+    ("nul_in_sender", _msg_with(mail_from="a@b\u0000-oQ/tmp/x"),
+     "\"mail_from\" holds a NUL character"),
+    ("nul_in_recipient", _msg_with(rcpt_tos=["c@d\u0000"]),
+     "\"rcpt_tos\" holds a NUL character"),
+    ("attempts_string", _msg_with(attempts="many"),
+     "\"attempts\" is not a count"),
+]
+
+
+@pytest.mark.parametrize("bad,why", [(b, w) for _, b, w in ALONE],
+                         ids=[n for n, _, _ in ALONE])
+def test_a_message_that_breaks_the_rule_fails_alone(pm, tree, sm, bad, why):
+    pm.queue(lease([bad, message(2)]))
+    rc, log = postman(pm, tree, sm)
+    assert rc == 0, log
+    assert len(sendmail_records(sm)) == 1
+    assert pm.acks == [message_id(2)]
+    reason = "not a spool message: " + why
+    assert [(i, d) for i, _, d in pm.fails] == [
+        (message_id(1), {"permanent": True, "reason": reason})]
+    assert log_lines(log)[0] == ("%s: relay=none, delay=D, status=bounced (%s)"
+                                 % (message_id(1), reason))
+    assert log_lines(log)[-1] == "delivered=1 deferred=0 bounced=1"
 
 
 @pytest.mark.parametrize("body,error", [(b, e) for _, b, e in MALFORMED],

@@ -202,6 +202,118 @@ original_format_without_extras_decodes(void **state)
 	message_clear(&m);
 }
 
+/* What the original PostOffice's json.dumps writes for a message that
+ * holds NUL octets: \u0000 in data, subject and body.  Decoded whole,
+ * with the lengths, and written back losslessly. */
+static void
+original_nul_escapes_decode_whole_and_write_back(void **state)
+{
+	static const char raw[] = "Subject: a\0b\r\n\r\nx\0y\r\n";
+	const char *json = "{\"mail_from\": \"a@b\", \"rcpt_tos\": [\"c@d\"], "
+	    "\"subject\": \"a\\u0000b\", \"body\": \"x\\u0000y\\r\\n\", "
+	    "\"data\": \"Subject: a\\u0000b\\r\\n\\r\\nx\\u0000y\\r\\n\", "
+	    "\"timestamp\": \"2020-01-01T00:00:00.000001\"}";
+	struct message m, back;
+	char err[128], id[33], *again;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(message_check(json, strlen(json), id, err,
+	    sizeof(err)), 0);
+	assert_int_equal(message_decode(json, strlen(json), &m, err,
+	    sizeof(err)), 0);
+	assert_int_equal(m.data_len, sizeof(raw) - 1);
+	assert_memory_equal(m.data, raw, sizeof(raw) - 1);
+	assert_int_equal(m.subject_len, 3);
+	assert_memory_equal(m.subject, "a\0b", 3);
+	assert_int_equal(m.body_len, 5);
+	assert_memory_equal(m.body, "x\0y\r\n", 5);
+	/* Written back (as a deferral does): nothing is cut. */
+	again = message_encode(&m, &len);
+	assert_non_null(again);
+	assert_non_null(strstr(again, "\"subject\":\"a\\u0000b\""));
+	assert_non_null(strstr(again, "\"data_base64\""));
+	assert_int_equal(message_decode(again, len, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.data_len, m.data_len);
+	assert_memory_equal(back.data, raw, sizeof(raw) - 1);
+	assert_int_equal(back.subject_len, 3);
+	assert_int_equal(back.body_len, 5);
+	free(again);
+	message_clear(&back);
+	message_clear(&m);
+}
+
+static void
+refused(const char *json, const char *reason)
+{
+	struct message m;
+	char err[128], id[33];
+
+	assert_int_equal(message_decode(json, strlen(json), &m, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, reason);
+	assert_int_equal(message_check(json, strlen(json), id, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, reason);
+}
+
+/* The fields the programs use as C strings cannot hold a NUL: refused,
+ * never cut short. */
+static void
+nul_in_envelope_fields_is_refused(void **state)
+{
+	const char *json;
+	char id[33], err[128];
+
+	(void)state;
+	refused("{\"mail_from\":\"a\\u0000@b\",\"rcpt_tos\":[\"c@d\"],"
+	    "\"data\":\"x\"}", "\"mail_from\" holds a NUL character");
+	refused("{\"mail_from\":\"\",\"rcpt_tos\":[\"c@d\",\"e\\u0000\"],"
+	    "\"data\":\"x\"}", "\"rcpt_tos\" holds a NUL character");
+	refused("{\"mail_from\":\"\",\"rcpt_tos\":[\"c@d\"],\"data\":\"x\","
+	    "\"client\":\"\\u0000\"}", "\"client\" holds a NUL character");
+	refused("{\"mail_from\":\"\",\"rcpt_tos\":[\"c@d\"],\"data\":\"x\","
+	    "\"last_error\":\"a\\\\u0000\\u0000\"}",
+	    "\"last_error\" holds a NUL character");
+	/* An escaped backslash before "u0000" is no NUL. */
+	json = "{\"mail_from\":\"\\\\u0000\",\"rcpt_tos\":[\"c\"],\"data\":\"\"}";
+	assert_int_equal(message_check(json, strlen(json), id, err,
+	    sizeof(err)), 0);
+}
+
+/* RFC 8259 section 8.1: a JSON text is UTF-8; a file that is not cannot
+ * be served as it is to a strict reader. */
+static void
+invalid_utf8_is_refused(void **state)
+{
+	(void)state;
+	refused("{\"mail_from\":\"\",\"rcpt_tos\":[\"c@d\"],"
+	    "\"data\":\"\xff\"}", "not UTF-8 (RFC 8259 section 8.1)");
+	refused("{\"mail_from\":\"\",\"rcpt_tos\":[\"c@d\"],"
+	    "\"data\":\"\xed\xa0\x80\"}", "not UTF-8 (RFC 8259 section 8.1)");
+}
+
+/* A field that is not UTF-8 is written with U+FFFD in place of each bad
+ * octet: the file is always one the rule takes. */
+static void
+fields_that_are_not_utf8_are_written_with_replacement(void **state)
+{
+	struct message m, back;
+	char *json, err[128];
+	size_t len;
+
+	(void)state;
+	fill(&m, "x", 1);
+	m.subject = "caf\xe9 \xc3\xa9";
+	json = message_encode(&m, &len);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"subject\":\"caf\\ufffd \xc3\xa9\""));
+	assert_int_equal(message_decode(json, len, &back, err, sizeof(err)), 0);
+	assert_string_equal(back.subject, "caf\xef\xbf\xbd \xc3\xa9");
+	message_clear(&back);
+	free(json);
+}
+
 int
 main(void)
 {
@@ -214,6 +326,10 @@ main(void)
 		cmocka_unit_test(escapes_at_every_word_position_match_the_plain_form),
 		cmocka_unit_test(malformed_objects_are_refused_with_a_reason),
 		cmocka_unit_test(original_format_without_extras_decodes),
+		cmocka_unit_test(original_nul_escapes_decode_whole_and_write_back),
+		cmocka_unit_test(nul_in_envelope_fields_is_refused),
+		cmocka_unit_test(invalid_utf8_is_refused),
+		cmocka_unit_test(fields_that_are_not_utf8_are_written_with_replacement),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* The lease response is validated whole: malformed responses are refused
- * with one reason; hostile envelopes are kept as refusals, never as
- * deliverable messages. */
+ * with one reason; a message that breaks the spool rule, or has a hostile
+ * envelope, is kept as a refusal of its own, never as a deliverable
+ * message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,21 +95,51 @@ malformed_json_and_top_level_types_are_refused(void **state)
 	    "\"lease\" or \"expires\" has the wrong type");
 }
 
+/* A message that breaks the spool rule but carries its id fails alone:
+ * kept with the rule's reason (a permanent failure to report), while the
+ * next one stays deliverable. */
 static void
-escaped_nul_is_refused_but_an_escaped_backslash_is_not(void **state)
+expect_alone(const char *bad, const char *why)
+{
+	char body[4096];
+	struct lease l;
+	char err[256];
+
+	snprintf(body, sizeof(body), LEASE("%s,%s"), bad,
+	    MSG(ID2, "\"a@b\"", "[\"c@d\"]"));
+	if (lease_parse(body, strlen(body), &lim, &l, err, sizeof(err)) == -1)
+		fail_msg("refused whole (%s): %s", err, body);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.msgs[0].m.id, ID1);
+	assert_string_equal(l.msgs[0].refusal, why);
+	assert_int_equal(l.msgs[0].m.nrcpt, 0);
+	assert_string_equal(l.msgs[1].m.id, ID2);
+	assert_string_equal(l.msgs[1].refusal, "");
+	lease_clear(&l);
+}
+
+static void
+escaped_nul_in_an_address_fails_the_message_alone(void **state)
 {
 	const char *ok = LEASE("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
 	    "\"rcpt_tos\":[\"c@d\"],\"data\":\"JSON says \\\\u0000\"}");
+	const char *nul = LEASE("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
+	    "\"rcpt_tos\":[\"c@d\"],\"data\":\"x\\\\\\u0000y\"}");
 	struct lease l;
 	char err[256];
 
 	(void)state;
 	/* a sender cut at the NUL would be "a@b" */
-	expect_malformed(LEASE(MSG(ID1, "\"a@b\\u0000-oQ/tmp/x\"", "[\"c@d\"]")),
-	    "response holds a NUL character (\\u0000)");
-	expect_malformed(LEASE("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
-	    "\"rcpt_tos\":[\"c@d\"],\"data\":\"x\\\\\\u0000y\"}"),
-	    "response holds a NUL character (\\u0000)");
+	expect_alone(MSG(ID1, "\"a@b\\u0000-oQ/tmp/x\"", "[\"c@d\"]"),
+	    "not a spool message: \"mail_from\" holds a NUL character");
+	expect_alone(MSG(ID1, "\"a@b\"", "[\"c@d\\u0000\"]"),
+	    "not a spool message: \"rcpt_tos\" holds a NUL character");
+	/* In the text a NUL is data like any other, kept whole. */
+	assert_int_equal(lease_parse(nul, strlen(nul), &lim, &l, err, sizeof(err)), 0);
+	assert_string_equal(l.msgs[0].refusal, "");
+	assert_int_equal(l.msgs[0].m.data_len, 4);
+	assert_memory_equal(l.msgs[0].m.data, "x\\\0y", 4);
+	lease_clear(&l);
 	assert_int_equal(lease_parse(ok, strlen(ok), &lim, &l, err, sizeof(err)), 0);
 	assert_int_equal(l.msgs[0].m.data_len, 16);
 	assert_memory_equal(l.msgs[0].m.data, "JSON says \\u0000", 16);
@@ -137,28 +168,42 @@ static void
 messages_of_wrong_types_are_refused(void **state)
 {
 	(void)state;
+	/* Not an object, not JSON, or no id: nothing can be reported, the
+	 * response is malformed. */
 	expect_malformed(LEASE("1"), "messages[0] is not an object");
 	expect_malformed(LEASE(MSG(ID1, "\"a@b\"", "[\"c@d\"]") ",[]"),
 	    "messages[1] is not an object");
-	expect_malformed(LEASE(MSG(ID1, "7", "[\"c@d\"]")),
+	expect_malformed(LEASE("{\"mail_from\":7,\"rcpt_tos\":[\"c@d\"],"
+	    "\"data\":\"x\"}"),
 	    "messages[0]: \"mail_from\" is missing or not a string");
-	expect_malformed(LEASE(MSG(ID1, "null", "[\"c@d\"]")),
-	    "messages[0]: \"mail_from\" is missing or not a string");
-	expect_malformed(LEASE(MSG(ID1, "\"a@b\"", "\"c@d\"")),
-	    "messages[0]: \"rcpt_tos\" is missing or not a non-empty array");
-	expect_malformed(LEASE(MSG(ID1, "\"a@b\"", "[]")),
-	    "messages[0]: \"rcpt_tos\" is missing or not a non-empty array");
-	expect_malformed(LEASE(MSG(ID1, "\"a@b\"", "[\"c@d\",{}]")),
-	    "messages[0]: \"rcpt_tos\" holds a non-string");
-	expect_malformed(LEASE("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
-	    "\"rcpt_tos\":[\"c@d\"],\"data\":[1]}"),
-	    "messages[0]: \"data\" is not a string");
-	expect_malformed(LEASE("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
-	    "\"rcpt_tos\":[\"c@d\"],\"data_base64\":\"a b c\"}"),
-	    "messages[0]: \"data_base64\" is not base64");
-	expect_malformed(LEASE("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
-	    "\"rcpt_tos\":[\"c@d\"]}"),
-	    "messages[0]: exactly one of \"data\" and \"data_base64\" is required");
+	expect_malformed(LEASE("{\"id\":\"" ID1 "\",\"data\":\"\\q\"}"),
+	    "response is not valid JSON");
+	/* With an id, each fails alone, for the rule's reason. */
+	expect_alone(MSG(ID1, "7", "[\"c@d\"]"),
+	    "not a spool message: \"mail_from\" is missing or not a string");
+	expect_alone(MSG(ID1, "null", "[\"c@d\"]"),
+	    "not a spool message: \"mail_from\" is missing or not a string");
+	expect_alone(MSG(ID1, "\"a@b\"", "\"c@d\""),
+	    "not a spool message: \"rcpt_tos\" is missing or not a non-empty array");
+	expect_alone(MSG(ID1, "\"a@b\"", "[]"),
+	    "not a spool message: \"rcpt_tos\" is missing or not a non-empty array");
+	expect_alone(MSG(ID1, "\"a@b\"", "[\"c@d\",{}]"),
+	    "not a spool message: \"rcpt_tos\" holds a non-string");
+	expect_alone("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
+	    "\"rcpt_tos\":[\"c@d\"],\"data\":[1]}",
+	    "not a spool message: \"data\" is not a string");
+	expect_alone("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
+	    "\"rcpt_tos\":[\"c@d\"],\"data_base64\":\"a b c\"}",
+	    "not a spool message: \"data_base64\" is not base64");
+	expect_alone("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
+	    "\"rcpt_tos\":[\"c@d\"]}",
+	    "not a spool message: exactly one of \"data\" and \"data_base64\" is required");
+	expect_alone("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
+	    "\"rcpt_tos\":[\"c@d\"],\"data\":\"\xff\"}",
+	    "not a spool message: not UTF-8 (RFC 8259 section 8.1)");
+	expect_alone("{\"id\":\"" ID1 "\",\"mail_from\":\"a@b\","
+	    "\"rcpt_tos\":[\"c@d\"],\"data\":\"x\",\"data\":\"y\"}",
+	    "not a spool message: \"data\" appears twice");
 }
 
 static void
@@ -303,7 +348,7 @@ main(void)
 		cmocka_unit_test(good_lease_is_parsed),
 		cmocka_unit_test(empty_lease_is_parsed),
 		cmocka_unit_test(malformed_json_and_top_level_types_are_refused),
-		cmocka_unit_test(escaped_nul_is_refused_but_an_escaped_backslash_is_not),
+		cmocka_unit_test(escaped_nul_in_an_address_fails_the_message_alone),
 		cmocka_unit_test(lease_token_and_expiry_are_checked),
 		cmocka_unit_test(messages_of_wrong_types_are_refused),
 		cmocka_unit_test(ids_must_be_spool_ids_and_unique),
