@@ -63,8 +63,8 @@ def test_file_without_id_is_served_with_its_name_as_id(daemons, spool):
 
 def test_unservable_files_are_quarantined_and_the_rest_served(daemons, spool):
     good = stored(spool)
-    # Each one is a message to message_decode(), which reads the first
-    # object and the first "id", and takes raw control characters.
+    # cJSON alone would read each as a message (the first object, the
+    # first "id", raw control characters); the spool rule does not.
     tail = spoiled(spool, lambda mid, raw: raw + b" trailing bytes")
     dup = spoiled(spool, lambda mid, raw: raw[:-1] + b", \"id\": \"%s\"}"
                   % good.encode())
@@ -75,8 +75,8 @@ def test_unservable_files_are_quarantined_and_the_rest_served(daemons, spool):
     assert status == 200
     assert [m["id"] for m in json.loads(body)] == [good, last]
     assert area(spool, ".quarantine") == sorted([tail, dup, ctl])
-    for mid in (tail, dup, ctl):
-        assert ("%s: status=quarantined, reason=not a JSON text that can be "
-                "served as it is" % mid) in pm.log()
+    for mid, why in ((tail, "bytes follow the object"),
+                     (dup, "\"id\" appears twice"), (ctl, "not valid JSON")):
+        assert "%s: status=quarantined, reason=%s" % (mid, why) in pm.log()
     wait_until(lambda: spool_messages(spool) == [], what="served files deleted")
     assert curl(pm.url + "/")[2] == b"[]"
