@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/spool.h"
 #include "postoffice/commit.h"
@@ -65,6 +67,8 @@ usage(FILE *f)
 "                             names the client (default: the sender's)\n"
 "      --bare-newline POLICY  reject (default) or normalize a bare LF/CR\n"
 "      --max-size BYTES       message size limit (default 10240000)\n"
+"      --max-file BYTES       largest spool file (default and most 256M);\n"
+"                             a message whose file is larger gets 552\n"
 "      --max-rcpt N           recipients per message (default 1000)\n"
 "      --max-line BYTES       command line length (default 512)\n"
 "      --max-connections N    concurrent clients (default 100)\n"
@@ -120,7 +124,7 @@ enum {
 	OPT_ALLOW = 256, OPT_HOSTNAME, OPT_KEEP_TRACE, OPT_BARE, OPT_MAX_SIZE,
 	OPT_MAX_RCPT, OPT_MAX_LINE, OPT_MAX_CONN, OPT_TIMEOUT, OPT_MIN_RATE,
 	OPT_BODY_LIMIT, OPT_STOP_TIMEOUT, OPT_LOG_FILE, OPT_SYSLOG,
-	OPT_MSGID_DOMAIN,
+	OPT_MSGID_DOMAIN, OPT_MAX_FILE,
 };
 
 static const struct option longopts[] = {
@@ -132,6 +136,7 @@ static const struct option longopts[] = {
 	{ "message-id-domain", required_argument, NULL, OPT_MSGID_DOMAIN },
 	{ "bare-newline", required_argument, NULL, OPT_BARE },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "max-file", required_argument, NULL, OPT_MAX_FILE },
 	{ "max-rcpt", required_argument, NULL, OPT_MAX_RCPT },
 	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
@@ -156,7 +161,8 @@ parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->spool = DEFAULT_SPOOL;
-	o->srv.smtp.max_size = SMTP_DEFAULT_MAX_SIZE;
+	o->srv.smtp.max_size = LIMIT_MESSAGE_SIZE;
+	o->srv.max_file = LIMIT_SPOOL_FILE;
 	o->srv.smtp.max_rcpt = SMTP_DEFAULT_MAX_RCPT;
 	o->srv.smtp.max_line = SMTP_DEFAULT_MAX_LINE;
 	o->srv.smtp.bare_newline = SMTP_BARE_REJECT;
@@ -186,6 +192,10 @@ parse_options(int argc, char **argv, struct options *o)
 			o->nallow++;
 			break;
 		case OPT_HOSTNAME:
+			if (!smtp_hostname_ok(optarg))
+				return usage_error("--hostname %s: not a host name "
+				    "(letters, digits, '-' and '.', at most 253)",
+				    optarg);
 			o->hostname = optarg;
 			break;
 		case OPT_KEEP_TRACE:
@@ -204,10 +214,23 @@ parse_options(int argc, char **argv, struct options *o)
 			else
 				return usage_error("--bare-newline %s: expected reject or normalize", optarg);
 			break;
+		/* PostMaster serves no spool file over LIMIT_SPOOL_FILE: a
+		 * larger limit would accept mail that is never delivered. */
 		case OPT_MAX_SIZE:
 			if (parse_size(optarg, SIZE_MAX / 2, &v) == -1 || v == 0)
 				return usage_error("--max-size %s: not a size", optarg);
+			if (v > LIMIT_SPOOL_FILE)
+				return usage_error("--max-size %s: over the largest "
+				    "spool file, 256M", optarg);
 			o->srv.smtp.max_size = v;
+			break;
+		case OPT_MAX_FILE:
+			if (parse_size(optarg, SIZE_MAX / 2, &v) == -1 || v == 0)
+				return usage_error("--max-file %s: not a size", optarg);
+			if (v > LIMIT_SPOOL_FILE)
+				return usage_error("--max-file %s: over the largest "
+				    "spool file, 256M", optarg);
+			o->srv.max_file = v;
 			break;
 		case OPT_MAX_RCPT:
 			if (parse_size(optarg, 1000000, &v) == -1 || v == 0)
@@ -307,6 +330,7 @@ main(int argc, char **argv)
 	struct commit *cm = NULL;
 	struct server *srv = NULL;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+	struct server_stats st;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char host[256], err[512], *unix_path;
@@ -319,6 +343,9 @@ main(int argc, char **argv)
 		if (gethostname(host, sizeof(host)) == -1)
 			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
+		if (!smtp_hostname_ok(host))
+			return usage_error("this host's name %s is not one SMTP "
+			    "replies can carry: give --hostname", host);
 		o.hostname = host;
 	}
 	o.srv.smtp.hostname = o.hostname;
@@ -333,7 +360,9 @@ main(int argc, char **argv)
 		rc = EX_CANTCREAT;
 		goto out;
 	}
-	if ((removed = spool_clean_tmp(sp)) > 0)
+	/* Only files older than SPOOL_TMP_STALE: a younger one may be
+	 * another process's write in flight. */
+	if ((removed = spool_clean_tmp(sp, time(NULL), SPOOL_TMP_STALE)) > 0)
 		log_info("removed %d unfinished file(s) from the spool", removed);
 	signal(SIGPIPE, SIG_IGN);
 	mime_init();
@@ -378,7 +407,9 @@ main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 	event_base_dispatch(base);
 	sd_notify(0, "STOPPING=1");
-	log_info("stopped");
+	server_stats(srv, &st);
+	log_info("stopped: connections=%lu, denied=%lu, busy=%lu", st.served,
+	    st.denied, st.busy);
 	rc = EX_OK;
 out:
 	server_free(srv);

@@ -20,6 +20,10 @@ struct queue_msg {
 	struct scrub scrub;
 	struct rawbuf *raw;
 	struct utf8_check utf8;
+	/* while the spool file is written */
+	struct spool_file *file;
+	size_t max_file;
+	bool over_file;
 };
 
 struct queue_msg *
@@ -85,16 +89,25 @@ queue_msg_write(struct queue_msg *qm, const void *buf, size_t len)
 	return scrub_feed(&qm->scrub, buf, len, raw_sink, qm);
 }
 
+/* The spool file's writer: it stops at max_file, so a message whose
+ * JSON would be too big costs no more disk than that. */
 static int
 file_sink(void *arg, const void *buf, size_t len)
 {
-	return spool_file_write(arg, buf, len);
+	struct queue_msg *qm = arg;
+
+	if (len > qm->max_file - spool_file_size(qm->file)) {
+		qm->over_file = true;
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return spool_file_write(qm->file, buf, len);
 }
 
 struct spool_file *
 queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
-    const char *client, size_t body_max, char id[SPOOL_ID_LEN + 1],
-    size_t *size, char *err, size_t errlen)
+    const char *client, size_t body_max, size_t max_file,
+    char id[SPOOL_ID_LEN + 1], size_t *size, char *err, size_t errlen)
 {
 	struct message m;
 	struct spool_file *f = NULL;
@@ -132,16 +145,26 @@ queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
 	}
 	if ((f = spool_file_create(qm->sp, id, err, errlen)) == NULL)
 		goto fail;
+	qm->file = f;
+	qm->max_file = max_file;
+	qm->over_file = false;
 	if (message_write_json(&m, utf8_check_done(&qm->utf8), rawbuf_read,
-	    qm->raw, file_sink, f) == -1) {
-		snprintf(err, errlen, "write: %s", strerror(errno));
+	    qm->raw, file_sink, qm) == -1) {
+		if (qm->over_file)
+			snprintf(err, errlen, "spool file over %zu bytes, "
+			    "size=%zu", max_file, m.data_len);
+		else
+			snprintf(err, errlen, "write: %s", strerror(errno));
 		spool_file_abort(f);
 		f = NULL;
 		goto fail;
 	}
 	*size = m.data_len;
 fail:
+	qm->file = NULL;
 	free(m.subject);
 	free(m.body);
+	if (f == NULL && qm->over_file)
+		errno = EMSGSIZE;
 	return f;
 }

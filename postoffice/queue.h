@@ -40,10 +40,13 @@ int queue_msg_write(struct queue_msg *qm, const void *buf, size_t len);
 /* Writes the spool object for the message with envelope env from client
  * into a new temporary spool file, not yet synced, and returns it; the
  * message id (queue_msg_id()) is put in id and the stored data size in
- * *size.  body_max caps the "body" field (mime.h).  NULL with err filled on failure
- * (nothing is left behind). */
+ * *size.  body_max caps the "body" field (mime.h).  The file may not
+ * grow over max_file octets (its JSON can be some twelve times the
+ * message).  NULL with err filled on failure, errno EMSGSIZE when the
+ * file would have been over max_file; nothing is left behind. */
 struct spool_file *queue_msg_finish(struct queue_msg *qm,
     const struct smtp_envelope *env, const char *client, size_t body_max,
-    char id[SPOOL_ID_LEN + 1], size_t *size, char *err, size_t errlen);
+    size_t max_file, char id[SPOOL_ID_LEN + 1], size_t *size, char *err,
+    size_t errlen);
 
 #endif

@@ -51,7 +51,6 @@ struct conn {
 	char *logline;			/* the accepted message's log text */
 	bool closing;			/* free once the output is sent */
 	bool committing;		/* a commit job refers to us */
-	bool counted;			/* counts against max_connections */
 	bool write_failed_logged;
 	/* Replies made while one piece of input is fed are held here and
 	 * sent together, as RFC 2920 section 3.2 asks of a pipelining
@@ -76,8 +75,8 @@ struct server {
 	struct commit *cm;
 	struct listener *listeners;
 	struct conn_list conns;
-	size_t nconn;			/* counted connections */
-	size_t nall;			/* all connections */
+	size_t nall;			/* connections open */
+	struct server_stats stats;
 	bool stopping;
 	struct event *grace;
 };
@@ -101,8 +100,6 @@ conn_free(struct conn *c)
 	struct server *srv = c->srv;
 
 	TAILQ_REMOVE(&srv->conns, c, entry);
-	if (c->counted)
-		srv->nconn--;
 	srv->nall--;
 	log_info("disconnect from %s", c->client);
 	smtp_session_free(c->sess);	/* may call data_abort: c still valid */
@@ -232,8 +229,9 @@ conn_send(struct conn *c, const void *buf, size_t len)
 		if (n < 0)
 			n = 0;
 	}
-	if ((size_t)n < len)
-		bufferevent_write(c->bev, (const char *)buf + n, len - n);
+	if ((size_t)n < len &&
+	    bufferevent_write(c->bev, (const char *)buf + n, len - n) == -1)
+		log_err("reply to %s lost: out of memory", c->client);
 }
 
 /* Sends the replies held while input was fed. */
@@ -258,10 +256,12 @@ cb_reply(void *arg, const char *buf, size_t len)
 		return;
 	command_clock_start(c);		/* a reply ends a command */
 	if (c->holding && (c->held != NULL ||
-	    (c->held = evbuffer_new()) != NULL))
-		evbuffer_add(c->held, buf, len);
-	else
+	    (c->held = evbuffer_new()) != NULL)) {
+		if (evbuffer_add(c->held, buf, len) == -1)
+			log_err("reply to %s lost: out of memory", c->client);
+	} else {
 		conn_send(c, buf, len);
+	}
 	/* Refusals are logged, one line each, like Postfix's "reject:". */
 	if (len > 2 && (buf[0] == '4' || buf[0] == '5'))
 		log_info("NOQUEUE: reject: %.*s, client=%s", (int)(len - 2), buf,
@@ -369,12 +369,19 @@ cb_data_end(void *arg, const struct smtp_envelope *env, size_t size)
 	struct spool_file *f;
 	char id[SPOOL_ID_LEN + 1], err[256];
 	size_t stored;
+	bool too_big;
 
-	f = queue_msg_finish(c->msg, env, c->client, c->srv->cfg.body_max, id,
-	    &stored, err, sizeof(err));
+	f = queue_msg_finish(c->msg, env, c->client, c->srv->cfg.body_max,
+	    c->srv->cfg.max_file, id, &stored, err, sizeof(err));
+	too_big = f == NULL && errno == EMSGSIZE;
 	queue_msg_free(c->msg);
 	c->msg = NULL;
 	(void)size;
+	if (too_big) {
+		log_warn("%s: refused: %s, client=%s", id, err, c->client);
+		smtp_session_too_big(c->sess);
+		return;
+	}
 	if (f == NULL) {
 		log_err("queue file for %s: %s", c->client, err);
 		smtp_session_committed(c->sess, NULL);
@@ -518,29 +525,65 @@ client_allowed(const struct server *srv, const struct sockaddr *sa)
 	return false;
 }
 
+/*
+ * A client not allowed (554) or over the limit (421) gets its one reply
+ * and the socket is closed there and then: no session, no buffers, no
+ * timer, so a stream of them costs no descriptor and no memory beyond
+ * this call.  The send buffer of a new socket takes the short reply
+ * whole.  What the client may already have sent is read away first:
+ * closing a socket with unread input would reset the connection, and a
+ * reset may destroy the reply before the client reads it.
+ */
+static void
+refuse(struct server *srv, evutil_socket_t fd, enum smtp_greeting how,
+    const char *client)
+{
+	char buf[SMTP_REFUSAL_MAX], junk[512];
+	size_t len;
+	ssize_t n;
+
+	len = smtp_refusal(&srv->cfg.smtp, how, client, buf, sizeof(buf));
+	do {
+		n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n == -1 && errno == EINTR);
+	while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	evutil_closesocket(fd);
+	if (how == SMTP_GREET_DENIED)
+		srv->stats.denied++;
+	else
+		srv->stats.busy++;
+	log_info("NOQUEUE: reject: CONNECT from %s: %.*s; denied=%lu, busy=%lu",
+	    client, (int)(len > 2 ? len - 2 : 0), buf, srv->stats.denied,
+	    srv->stats.busy);
+}
+
 static void
 accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct server *srv = arg;
 	struct conn *c;
-	enum smtp_greeting how;
+	char client[64];
 	int one = 1;
 
 	(void)lev;
 	(void)salen;
+	addr_ntop(sa, client, sizeof(client));
+	if (!client_allowed(srv, sa)) {
+		refuse(srv, fd, SMTP_GREET_DENIED, client);
+		return;
+	}
+	if (srv->nall >= srv->cfg.max_connections) {
+		refuse(srv, fd, SMTP_GREET_BUSY, client);
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
 	c->srv = srv;
-	addr_ntop(sa, c->client, sizeof(c->client));
-	if (!client_allowed(srv, sa))
-		how = SMTP_GREET_DENIED;
-	else if (srv->nconn >= srv->cfg.max_connections)
-		how = SMTP_GREET_BUSY;
-	else
-		how = SMTP_GREET_OK;
+	memcpy(c->client, client, sizeof(c->client));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->sess = smtp_session_new(&srv->cfg.smtp, &callbacks, c, c->client);
@@ -556,19 +599,12 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nall++;
-	if (how == SMTP_GREET_OK) {
-		c->counted = true;
-		srv->nconn++;
-	}
+	srv->stats.served++;
 	log_info("connect from %s", c->client);
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
 	command_clock_start(c);
 	conn_set_timeouts(c);
-	smtp_session_start(c->sess, how);
-	if (smtp_session_closed(c->sess)) {
-		conn_finish(c);
-		return;
-	}
+	smtp_session_start(c->sess, SMTP_GREET_OK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -748,4 +784,10 @@ size_t
 server_connections(const struct server *srv)
 {
 	return srv->nall;
+}
+
+void
+server_stats(const struct server *srv, struct server_stats *st)
+{
+	*st = srv->stats;
 }

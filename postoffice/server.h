@@ -23,11 +23,14 @@ struct server_config {
 	size_t nallow;
 	unsigned timeout;		/* idle seconds before 421 4.4.2 */
 	unsigned min_data_rate;		/* octets/s during DATA; 0: none */
-	size_t max_connections;		/* beyond: 421 4.7.0 at greeting */
+	size_t max_connections;		/* beyond: 421 4.7.0 at greeting,
+					 * then closed */
 	bool keep_trace_headers;	/* do not scrub (scrub.h) */
 	const char *msgid_domain;	/* for rewritten Message-IDs; NULL:
 					 * the envelope sender's domain */
 	size_t body_max;		/* cap on the "body" field */
+	size_t max_file;		/* largest spool file; over it the
+					 * message gets 552 5.3.4 */
 	unsigned stop_grace;		/* seconds for transactions at stop */
 };
 
@@ -61,5 +64,13 @@ void server_stop(struct server *srv);
 
 /* Connections open now. */
 size_t server_connections(const struct server *srv);
+
+/* What the server has done since it started. */
+struct server_stats {
+	unsigned long served;		/* connections greeted with 220 */
+	unsigned long denied;		/* refused with 554 (not allowed) */
+	unsigned long busy;		/* refused with 421 (over the limit) */
+};
+void server_stats(const struct server *srv, struct server_stats *st);
 
 #endif

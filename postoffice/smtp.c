@@ -47,7 +47,6 @@ struct smtp_session {
 	char client[64];
 
 	enum phase phase;
-	bool denied;		/* 554 greeting: only QUIT is served */
 	bool helo;		/* HELO or EHLO seen */
 	char heloname[256];	/* its first word; "" when too long */
 	struct smtp_envelope env;
@@ -68,6 +67,22 @@ struct smtp_session {
 /* ------------------------------------------------------------------ */
 /* replies */
 
+/*
+ * Every reply is formatted into REPLY_MAX octets.  What a reply echoes is
+ * bounded: the server's name (SMTP_HOSTNAME_MAX, checked when the session
+ * is made), the client's address (the 64 octets of s->client), a
+ * parameter name (64, reply_unsupported()); the fixed texts, the EHLO
+ * lines included, are under REPLY_TEXT_MAX.  So no reply is ever cut,
+ * and none is dropped for want of room.
+ */
+#define REPLY_MAX 1024
+#define REPLY_TEXT_MAX 256
+_Static_assert(REPLY_TEXT_MAX + SMTP_HOSTNAME_MAX + 64 + 64 + 2 < REPLY_MAX,
+    "a reply must always fit its buffer");
+_Static_assert(SMTP_REFUSAL_MAX <= REPLY_MAX &&
+    REPLY_TEXT_MAX / 2 + SMTP_HOSTNAME_MAX + 64 + 2 < SMTP_REFUSAL_MAX,
+    "a refusal must always fit its buffer");
+
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -75,7 +90,7 @@ reply(struct smtp_session *s, const char *fmt, ...)
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[REPLY_MAX];
 	va_list ap;
 	int n;
 
@@ -350,24 +365,19 @@ proceed_helo(struct smtp_session *s, const char *args)
 	reply(s, "250 %s", s->cfg.hostname);
 }
 
+/* One reply of several lines: reply() adds the last CRLF. */
+#define EHLO_FORMAT "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n" \
+	"250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8"
+_Static_assert(sizeof(EHLO_FORMAT) + 20 < REPLY_TEXT_MAX,
+    "the EHLO reply is a fixed text");
+
 static void
 proceed_ehlo(struct smtp_session *s, const char *args)
 {
-	char buf[512];
-	int n;
-
 	envelope_reset(&s->env);
 	s->helo = true;
 	remember_helo(s, args);
-	n = snprintf(buf, sizeof(buf),
-	    "250-%s\r\n"
-	    "250-PIPELINING\r\n"
-	    "250-SIZE %zu\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n"
-	    "250-8BITMIME\r\n"
-	    "250 SMTPUTF8\r\n", s->cfg.hostname, s->cfg.max_size);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		s->cb->reply(s->arg, buf, n);
+	reply(s, EHLO_FORMAT, s->cfg.hostname, s->cfg.max_size);
 }
 
 static int
@@ -621,10 +631,6 @@ dispatch(struct smtp_session *s, const char *line)
 	size_t i;
 
 	v = smtp_parse_verb(line, &args);
-	if (s->denied && v != SMTP_QUIT) {
-		reply(s, "503 5.5.1 Error: access denied for %s", s->client);
-		return;
-	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (commands[i].verb == v)
 			c = &commands[i];
@@ -670,10 +676,19 @@ cmd_feed(struct smtp_session *s, const unsigned char *buf, size_t len)
 	if (lf == NULL)
 		return len;
 
-	/* A whole line.  A bare LF is taken as the end of a command line:
-	 * only DATA needs to be strict about line ends. */
-	if (s->linelen > 0 && s->line[s->linelen - 1] == '\r')
+	/* A whole line.  Under the normalize policy a bare LF ends it as
+	 * CRLF would; under reject the line is refused, not run, as Postfix
+	 * does with smtpd_forbid_bare_newline = reject (same code and text;
+	 * Postfix then hangs up, here the session goes on, as after a bare
+	 * newline in DATA). */
+	if (s->linelen > 0 && s->line[s->linelen - 1] == '\r') {
 		s->linelen--;
+	} else if (s->cfg.bare_newline == SMTP_BARE_REJECT) {
+		reply(s, "550 5.5.2 %s Error: bare <LF> received",
+		    s->cfg.hostname);
+		s->linelen = 0;
+		return take + 1;
+	}
 	s->line[s->linelen] = '\0';
 	if (memchr(s->line, '\0', s->linelen) != NULL || s->linelen == 0)
 		reply(s, "500 5.5.2 Error: bad syntax");
@@ -897,12 +912,70 @@ data_feed(struct smtp_session *s, const unsigned char *buf, size_t len)
 /* ------------------------------------------------------------------ */
 /* the public face */
 
+static bool
+label_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-';
+}
+
+bool
+smtp_hostname_ok(const char *name)
+{
+	size_t i, label = 0;
+
+	if (name == NULL || name[0] == '\0' ||
+	    strnlen(name, SMTP_HOSTNAME_MAX + 1) > SMTP_HOSTNAME_MAX)
+		return false;
+	for (i = 0; name[i] != '\0'; i++) {
+		if (name[i] == '.') {
+			if (label == 0 || name[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!label_char(name[i]) || (label == 0 && name[i] == '-') ||
+		    ++label > 63)
+			return false;
+	}
+	/* A trailing dot (the DNS root) is not written in SMTP. */
+	return label > 0 && name[i - 1] != '-';
+}
+
+size_t
+smtp_refusal(const struct smtp_config *cfg, enum smtp_greeting how,
+    const char *client, char *buf, size_t len)
+{
+	int n;
+
+	switch (how) {
+	case SMTP_GREET_DENIED:
+		/* RFC 5321 3.1 would wait for QUIT after a 554 greeting; a
+		 * client that is never served only holds a descriptor, so
+		 * the connection is closed at once instead. */
+		n = snprintf(buf, len, "554 5.7.1 <%.63s>: Client host "
+		    "rejected: Access denied\r\n", client);
+		break;
+	case SMTP_GREET_BUSY:
+		n = snprintf(buf, len, "421 4.7.0 %s Error: too many "
+		    "connections from %.63s\r\n", cfg->hostname, client);
+		break;
+	default:
+		return 0;
+	}
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
 struct smtp_session *
 smtp_session_new(const struct smtp_config *cfg,
     const struct smtp_callbacks *cb, void *arg, const char *client)
 {
 	struct smtp_session *s;
 
+	if (!smtp_hostname_ok(cfg->hostname)) {
+		errno = EINVAL;
+		return NULL;
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->cfg = *cfg;
@@ -939,16 +1012,15 @@ smtp_session_start(struct smtp_session *s, enum smtp_greeting how)
 		reply(s, "220 %s ESMTP PostOffice", s->cfg.hostname);
 		break;
 	case SMTP_GREET_DENIED:
-		/* RFC 5321 3.1: 554 instead of 220, then wait for QUIT. */
-		s->denied = true;
-		reply(s, "554 5.7.1 <%s>: Client host rejected: Access denied",
-		    s->client);
-		break;
-	case SMTP_GREET_BUSY:
-		reply(s, "421 4.7.0 %s Error: too many connections from %s",
-		    s->cfg.hostname, s->client);
+	case SMTP_GREET_BUSY: {
+		char buf[SMTP_REFUSAL_MAX];
+		size_t n = smtp_refusal(&s->cfg, how, s->client, buf,
+		    sizeof(buf));
+
+		s->cb->reply(s->arg, buf, n);
 		session_close(s);
 		break;
+	}
 	}
 }
 
@@ -980,6 +1052,18 @@ smtp_session_committed(struct smtp_session *s, const char *id)
 		reply(s, "250 2.0.0 Ok: queued as %s", id);
 	else
 		reply(s, "451 4.3.0 Error: queue file write error");
+}
+
+void
+smtp_session_too_big(struct smtp_session *s)
+{
+	if (s->phase != PH_WAIT)
+		return;
+	envelope_reset(&s->env);
+	s->phase = PH_CMD;
+	/* Postfix's text for a queue file over its limit (cleanup's
+	 * "message file too big"), with the code of message_size_limit. */
+	reply(s, "552 5.3.4 Error: message file too big");
 }
 
 void

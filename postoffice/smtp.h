@@ -18,24 +18,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* What to do with a bare <LF> or bare <CR> inside DATA (SMTP smuggling,
+#include "common/limits.h"
+
+/* What to do with a bare <LF> or bare <CR> (SMTP smuggling,
  * CVE-2023-51764).  Either way only <CRLF>.<CRLF> ends the data. */
 enum smtp_bare_newline {
-	SMTP_BARE_REJECT,	/* read to the end, then 550 5.5.2 */
-	SMTP_BARE_NORMALIZE,	/* store each bare <LF> or <CR> as <CRLF> */
+	SMTP_BARE_REJECT,	/* DATA: read to the end, then 550 5.5.2; a
+				 * command line ending in a bare <LF>: 550
+				 * 5.5.2, not run */
+	SMTP_BARE_NORMALIZE,	/* store each bare <LF> or <CR> as <CRLF>;
+				 * a command line may end in a bare <LF> */
 };
 
+/* The longest host name in replies: a DNS name is at most 253 octets
+ * written out (RFC 1035 3.1 counts 255 on the wire). */
+#define SMTP_HOSTNAME_MAX 253
+
 struct smtp_config {
-	const char *hostname;	/* in the greeting and 421 replies */
+	const char *hostname;	/* in the greeting, EHLO and 421 replies;
+				 * must pass smtp_hostname_ok() */
 	size_t max_size;	/* message octets after dot-unstuffing */
 	size_t max_rcpt;	/* recipients per transaction */
 	size_t max_line;	/* command line octets, CRLF included */
 	enum smtp_bare_newline bare_newline;
 };
 
-/* Defaults: Postfix's message_size_limit and smtpd_recipient_limit, and
- * the command line length of RFC 5321 4.5.3.1.4. */
-#define SMTP_DEFAULT_MAX_SIZE 10240000
+/* Defaults: Postfix's smtpd_recipient_limit and the command line length
+ * of RFC 5321 4.5.3.1.4 (the size limit is LIMIT_MESSAGE_SIZE). */
 #define SMTP_DEFAULT_MAX_RCPT 1000
 #define SMTP_DEFAULT_MAX_LINE 512
 #define SMTP_MIN_LINE 64
@@ -43,9 +52,24 @@ struct smtp_config {
 /* How the session opens (RFC 5321 3.1). */
 enum smtp_greeting {
 	SMTP_GREET_OK,		/* 220: serve the client */
-	SMTP_GREET_DENIED,	/* 554: refuse every command but QUIT */
+	SMTP_GREET_DENIED,	/* 554: client not allowed, then close */
 	SMTP_GREET_BUSY,	/* 421: too many connections, then close */
 };
+
+/* True when name can be the server's name in replies: 1 to
+ * SMTP_HOSTNAME_MAX octets, dot-separated labels of letters, digits and
+ * hyphens (RFC 1123 2.1), 63 octets at most, neither starting nor ending
+ * with a hyphen. */
+bool smtp_hostname_ok(const char *name);
+
+/* The one reply line (CRLF included) of a greeting that refuses the
+ * client: how is SMTP_GREET_DENIED or SMTP_GREET_BUSY.  Lets a server
+ * answer and close without making a session.  Returns its length, or
+ * 0 for SMTP_GREET_OK. */
+size_t smtp_refusal(const struct smtp_config *cfg, enum smtp_greeting how,
+    const char *client, char *buf, size_t len);
+/* The largest buffer smtp_refusal() needs. */
+#define SMTP_REFUSAL_MAX 512
 
 /* The transaction as the client gave it. */
 struct smtp_envelope {
@@ -82,14 +106,16 @@ struct smtp_session;
 
 /* A new session for the client whose numeric address is client (copied).
  * cfg is copied too; cfg->hostname must outlive the session.  cb and arg
- * are kept.  Returns NULL when out of memory.  Nothing is sent before
- * smtp_session_start(). */
+ * are kept.  Returns NULL when out of memory, or with errno EINVAL when
+ * cfg->hostname fails smtp_hostname_ok() (every reply must have room
+ * for it).  Nothing is sent before smtp_session_start(). */
 struct smtp_session *smtp_session_new(const struct smtp_config *cfg,
     const struct smtp_callbacks *cb, void *arg, const char *client);
 /* Aborts any data in progress (data_abort) and frees s.  Accepts NULL. */
 void smtp_session_free(struct smtp_session *s);
 
-/* Sends the greeting; with SMTP_GREET_BUSY also closes. */
+/* Sends the greeting; with SMTP_GREET_DENIED or SMTP_GREET_BUSY also
+ * closes. */
 void smtp_session_start(struct smtp_session *s, enum smtp_greeting how);
 
 /* Processes input.  Returns how many of the len bytes were consumed; the
@@ -103,6 +129,10 @@ size_t smtp_session_feed(struct smtp_session *s, const void *buf,
  * ID), NULL for a failure (451 4.3.0).  The session then accepts input
  * again; feed it what it left unconsumed. */
 void smtp_session_committed(struct smtp_session *s, const char *id);
+/* The other outcome of data_end: the spool file made for the message
+ * would be over the spool's limit (552 5.3.4, as Postfix's "message file
+ * too big"); nothing was queued.  The session then accepts input again. */
+void smtp_session_too_big(struct smtp_session *s);
 
 /* The client was idle (or too slow during DATA) for too long: 421 4.4.2
  * and close. */

@@ -198,7 +198,7 @@ fuzz_smtp(const uint8_t *data, size_t size)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.hostname = "mx.fuzz.example";
 	cfg.bare_newline = mode & 1 ? SMTP_BARE_NORMALIZE : SMTP_BARE_REJECT;
-	cfg.max_size = mode & 2 ? 100 : SMTP_DEFAULT_MAX_SIZE;
+	cfg.max_size = mode & 2 ? 100 : LIMIT_MESSAGE_SIZE;
 	cfg.max_rcpt = mode & 4 ? 2 : SMTP_DEFAULT_MAX_RCPT;
 	cfg.max_line = mode & 8 ? SMTP_MIN_LINE : SMTP_DEFAULT_MAX_LINE;
 	f.fail_begin = mode & 16;

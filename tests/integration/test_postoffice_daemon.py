@@ -2,6 +2,7 @@
 limits, timeouts, signals, disk failures and memory use."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,11 +49,54 @@ def test_bad_flag_exits_64_with_one_line():
 @pytest.mark.parametrize("args", [
     ["--max-size", "ten"], ["--bare-newline", "maybe"], ["--allow", "300.1.1.1/8"],
     ["--max-rcpt", "0"], ["--timeout"], ["-l", "nowhere"], ["one", "two", "three"],
+    ["--max-file", "0"], ["--max-file", "ten"],
 ])
 def test_bad_values_exit_64(args, spool):
     r = run("-s", spool, *args)
     assert r.returncode == 64, r.stderr
     assert r.stderr.decode().count("\n") == 1
+
+
+@pytest.mark.parametrize("name", [
+    "a" * 450,                                   # no reply could carry it
+    ".".join(["a" * 63] * 4) + "a",              # 254 octets, labels fine
+    "a" * 64 + ".test",                          # a label over 63
+    "mx_1.test", "mx.test.", "-mx.test", "mx..test", "mx test", "m\u00e9.test",
+], ids=["450", "254", "label-64", "underscore", "trailing-dot", "hyphen",
+        "empty-label", "blank", "8bit"])
+def test_hostname_replies_cannot_carry_exits_64_with_one_line(spool, name):
+    r = run("-s", spool, "-l", "127.0.0.1:%d" % free_port(), "--hostname", name)
+    assert r.returncode == 64, r.stderr
+    err = r.stderr.decode()
+    assert err.count("\n") == 1
+    assert err.startswith("postoffice: --hostname ") and "not a host name" in err
+
+
+def test_longest_hostname_is_in_every_reply(daemons, spool):
+    name = ".".join(["b" * 62] * 4) + ".b"       # 253 octets
+    assert len(name) == 253
+    port = free_port()
+    d = daemons([binary("postoffice"), "-s", spool, "--hostname", name,
+                 "-l", "127.0.0.1:%d" % port, "--timeout", "1"])
+    wait_for_port(port, d.proc)
+    with Client(port) as c:
+        assert c.reply() == "220 %s ESMTP PostOffice" % name
+        assert c.cmd("EHLO client.test").split("\n")[0] == "250-%s" % name
+        assert c.reply() == "421 4.4.2 %s Error: timeout exceeded" % name
+
+
+@pytest.mark.parametrize("args", [["--max-size", "257M"], ["--max-file", "257M"],
+                                  ["--max-size", "268435457"]])
+def test_limits_over_the_largest_spool_file_exit_64(spool, args):
+    r = run("-s", spool, "-l", "127.0.0.1:%d" % free_port(), *args)
+    assert r.returncode == 64, r.stderr
+    err = r.stderr.decode()
+    assert err == "postoffice: %s %s: over the largest spool file, 256M (try --help)\n" % tuple(args)
+
+
+def test_limits_at_the_largest_spool_file_start(daemons, spool):
+    d, port = start(daemons, spool, "--max-size", "256M", "--max-file", "256M")
+    queued_id(send_message(port, MSG))
 
 
 def test_missing_spool_exits_73(tree):
@@ -90,24 +134,63 @@ def test_default_spool_is_messages_in_the_working_directory(daemons, tree):
     assert spool_messages(os.path.join(tree, "messages")) == [qid]
 
 
-def test_leftover_temporary_files_are_removed_at_start(daemons, spool):
+def tmp_file(spool, name, age):
+    """A file in .tmp/ last written age seconds ago."""
     os.makedirs(os.path.join(spool, ".tmp"), exist_ok=True)
-    with open(os.path.join(spool, ".tmp", "0" * 32 + ".deadbeefdeadbeef"), "w") as f:
+    path = os.path.join(spool, ".tmp", name)
+    with open(path, "w") as f:
         f.write("{half")
+    t = time.time() - age
+    os.utime(path, (t, t))
+
+
+def test_stale_temporary_files_are_removed_at_start_fresh_ones_stay(daemons, spool):
+    # Older than ten minutes: a crash left it.  Younger: another
+    # PostOffice's, or PostMaster's, write in flight.
+    tmp_file(spool, "0" * 32 + ".deadbeefdeadbeef", 11 * 60)
+    tmp_file(spool, "1" * 32 + ".deadbeefdeadbeef", 9 * 60)
+    tmp_file(spool, "2" * 32 + ".deadbeefdeadbeef", 0)
     d, port = start(daemons, spool)
-    assert tmp_files(spool) == []
+    assert sorted(tmp_files(spool)) == ["1" * 32 + ".deadbeefdeadbeef",
+                                        "2" * 32 + ".deadbeefdeadbeef"]
+    assert "removed 1 unfinished file(s) from the spool" in d.stderr()
 
 
 # --- access -------------------------------------------------------------------
 
-def test_client_outside_allow_gets_554_and_only_quit(daemons, spool):
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def refused_many(port, n, want):
+    """n clients in a row that neither send nor close: each must get
+    exactly want and then end of file, without waiting for QUIT."""
+    for _ in range(n):
+        with Client(port, timeout=5) as c:
+            assert c.reply() == want
+            assert c.buf == b""
+            assert c.closed(timeout=2)
+            assert c.buf == b""
+
+
+def test_client_outside_allow_gets_554_and_is_closed_at_once(daemons, spool):
     d, port = start(daemons, spool, "--allow", "10.0.0.0/8")
-    with Client(port) as c:
-        assert c.reply() == "554 5.7.1 <127.0.0.1>: Client host rejected: Access denied"
-        assert c.cmd("EHLO x") == "503 5.5.1 Error: access denied for 127.0.0.1"
-        assert c.cmd("MAIL FROM:<a@b.example>") == "503 5.5.1 Error: access denied for 127.0.0.1"
-        assert c.cmd("QUIT") == "221 2.0.0 Bye"
+    before = fd_count(d.pid)
+    refused_many(port, 200,
+                 "554 5.7.1 <127.0.0.1>: Client host rejected: Access denied")
+    assert fd_count(d.pid) == before
     assert spool_messages(spool) == []
+    assert d.stop() == 0
+    with open(d.logpath) as f:
+        log = f.read()
+    # One line each, counted (the start-up probe of the port is one too).
+    lines = re.findall(r"NOQUEUE: reject: CONNECT from 127\.0\.0\.1: 554 5\.7\.1 "
+                       r"<127\.0\.0\.1>: Client host rejected: Access denied; "
+                       r"denied=(\d+), busy=0\n", log)
+    assert [int(n) for n in lines] == list(range(1, len(lines) + 1))
+    assert len(lines) >= 200
+    assert "stopped: connections=0, denied=%d, busy=0\n" % len(lines) in log
+    assert "connect from 127.0.0.1\n" not in log
 
 
 def test_allow_matches_by_network(daemons, spool):
@@ -135,12 +218,15 @@ def test_ipv6_loopback_listener(daemons, spool):
 
 # --- limits and timeouts ------------------------------------------------------
 
-def test_connections_over_limit_get_421(daemons, spool):
+def test_connections_over_limit_get_421_are_closed_and_counted(daemons, spool):
     d, port = start(daemons, spool, "--max-connections", "2")
     a, b = greet(port), greet(port)
-    with Client(port) as c:
-        assert c.reply() == "421 4.7.0 %s Error: too many connections from 127.0.0.1" % HOST
-        assert c.closed()
+    before = fd_count(d.pid)
+    refused_many(port, 100,
+                 "421 4.7.0 %s Error: too many connections from 127.0.0.1" % HOST)
+    assert fd_count(d.pid) == before
+    assert ("NOQUEUE: reject: CONNECT from 127.0.0.1: 421 4.7.0 %s Error: too "
+            "many connections from 127.0.0.1; denied=0, busy=100" % HOST) in d.stderr()
     a.close()
     assert wait_until(lambda: "disconnect from" in d.stderr())
     # A slot is free again.
@@ -149,6 +235,10 @@ def test_connections_over_limit_get_421(daemons, spool):
             return c.reply().startswith("220 ")
     assert wait_until(third_gets_220)
     b.close()
+    assert d.stop() == 0
+    with open(d.logpath) as f:
+        assert re.search(r"stopped: connections=\d+, denied=0, busy=1\d\d\n",
+                         f.read())
 
 
 def test_idle_client_gets_421_timeout_and_is_closed(daemons, spool):

@@ -248,6 +248,62 @@ def test_bare_lf_in_normalize_mode_is_stored_as_crlf(daemons, spool):
     assert raw_data(only_message(spool)[1]) == b"Subject: lf\r\nX: y\r\n\r\nline\r\nline2\r\n"
 
 
+BARE_LF_REPLY = "550 5.5.2 %s Error: bare <LF> received" % HOST
+
+
+def test_command_line_ending_in_bare_lf_gets_550_and_is_not_run(daemons, spool):
+    """Postfix's reply for smtpd_forbid_bare_newline = reject; the session
+    goes on, and CRLF commands are served."""
+    d, port = start(daemons, spool)
+    with greet(port) as c:
+        assert c.cmd(b"MAIL FROM:<a@b.example>\n") == BARE_LF_REPLY
+        assert c.cmd(b"QUIT\n") == BARE_LF_REPLY
+        assert not c.closed(timeout=0.3)
+        envelope(c)
+        assert c.cmd(b"RCPT TO:<e@d.example>\n") == BARE_LF_REPLY
+        assert c.cmd("DATA").startswith("354 ")
+        c.send(MSG + b".\r\n")
+        qid = queued_id(c.reply())
+        assert c.cmd("QUIT") == "221 2.0.0 Bye"
+    assert load(spool, qid)["rcpt_tos"] == ["c@d.example"]
+    assert "NOQUEUE: reject: %s, client=127.0.0.1" % BARE_LF_REPLY in d.stderr()
+
+
+def test_command_lines_may_end_in_bare_lf_under_normalize(daemons, spool):
+    d, port = start(daemons, spool, "--bare-newline", "normalize")
+    with Client(port) as c:
+        assert c.reply().startswith("220 ")
+        assert c.cmd(b"EHLO client.test\n").startswith("250-%s" % HOST)
+        assert c.cmd(b"MAIL FROM:<a@b.example>\n") == "250 2.1.0 Ok"
+        assert c.cmd(b"RCPT TO:<c@d.example>\n") == "250 2.1.5 Ok"
+        assert c.cmd(b"DATA\n").startswith("354 ")
+        c.send(MSG + b".\r\n")
+        queued_id(c.reply())
+        assert c.cmd(b"QUIT\n") == "221 2.0.0 Bye"
+
+
+def test_message_whose_spool_file_is_over_max_file_gets_552(daemons, spool):
+    """Under --max-size, but its JSON is not: each control character is
+    six octets there.  Nothing is spooled; the session goes on."""
+    d, port = start(daemons, spool, "--max-size", "10k", "--max-file", "20k")
+    data = b"Subject: ctl\r\n\r\n" + (b"\x01" * 998 + b"\r\n") * 8   # 8 KB
+    with greet(port) as c:
+        envelope(c)
+        assert c.cmd("DATA").startswith("354 ")
+        c.send(data + b".\r\n")
+        assert c.reply() == "552 5.3.4 Error: message file too big"
+        assert spool_messages(spool) == []
+        assert tmp_files(spool) == []
+        envelope(c)
+        assert c.cmd("DATA").startswith("354 ")
+        c.send(MSG + b".\r\n")
+        qid = queued_id(c.reply())
+    assert spool_messages(spool) == [qid]
+    log = d.stderr()
+    assert "NOQUEUE: reject: 552 5.3.4 Error: message file too big, client=127.0.0.1" in log
+    assert ": refused: spool file over 20480 bytes, size=8016, client=127.0.0.1" in log
+
+
 def test_trace_headers_are_removed_by_default(daemons, spool):
     d, port = start(daemons, spool)
     data = (b"Received: from web1.internal (10.1.2.3)\r\n\tby backend; Tue, 1 Jan 2030\r\n"

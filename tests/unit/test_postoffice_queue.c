@@ -9,11 +9,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/limits.h"
 #include "common/message.h"
 #include "common/spool.h"
 #include "postoffice/mime.h"
@@ -70,8 +72,8 @@ round_trip(struct fixture *fx, const void *data, size_t len, size_t step,
 		n = len - off < step ? len - off : step;
 		assert_int_equal(queue_msg_write(qm, (const char *)data + off, n), 0);
 	}
-	f = queue_msg_finish(qm, &env, "127.0.0.1", 1000, id, &size, err,
-	    sizeof(err));
+	f = queue_msg_finish(qm, &env, "127.0.0.1", 1000, LIMIT_SPOOL_FILE, id,
+	    &size, err, sizeof(err));
 	assert_non_null(f);
 	queue_msg_free(qm);
 	assert_int_equal(spool_file_sync(f), 0);
@@ -206,6 +208,39 @@ nothing_is_left_in_tmp_after_a_discarded_message(void **state)
 	spool_list_free(names, n);
 }
 
+/* Control characters are escaped six octets each in the JSON: a file
+ * over max_file is refused with EMSGSIZE and leaves nothing behind. */
+static void
+spool_file_over_max_file_is_refused_and_removed(void **state)
+{
+	struct fixture *fx = *state;
+	char *rcpt[] = { "c@d.example" };
+	struct smtp_envelope env = { "a@b.example", rcpt, 1, false, false };
+	struct queue_msg *qm;
+	char id[SPOOL_ID_LEN + 1], err[256], **names;
+	unsigned char ctl[1000];
+	size_t size;
+	long n;
+
+	memset(ctl, 0x01, sizeof(ctl));
+	qm = queue_msg_new(fx->sp, false, err, sizeof(err));
+	assert_non_null(qm);
+	assert_int_equal(queue_msg_write(qm, "Subject: c\r\n\r\n", 15), 0);
+	assert_int_equal(queue_msg_write(qm, ctl, sizeof(ctl)), 0);
+	errno = 0;
+	assert_null(queue_msg_finish(qm, &env, "127.0.0.1", 1000, 4000, id,
+	    &size, err, sizeof(err)));
+	assert_int_equal(errno, EMSGSIZE);
+	assert_string_equal(err, "spool file over 4000 bytes, size=1015");
+	queue_msg_free(qm);
+	n = spool_list(fx->sp, SPOOL_TMP, &names);
+	assert_int_equal(n, 0);
+	spool_list_free(names, n);
+	n = spool_list(fx->sp, SPOOL_QUEUE, &names);
+	assert_int_equal(n, 0);
+	spool_list_free(names, n);
+}
+
 int
 main(void)
 {
@@ -216,6 +251,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(large_binary_message_spills_and_round_trips, setup, teardown),
 		cmocka_unit_test_setup_teardown(large_text_message_round_trips_as_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(nothing_is_left_in_tmp_after_a_discarded_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(spool_file_over_max_file_is_refused_and_removed, setup, teardown),
 	};
 	int rc;
 

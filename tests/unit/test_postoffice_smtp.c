@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -515,9 +516,10 @@ line_too_long_gets_500_and_session_goes_on(void **state)
 }
 
 static void
-denied_client_gets_554_then_503_until_quit(void **state)
+denied_client_gets_554_and_is_closed(void **state)
 {
 	struct harness *h = calloc(1, sizeof(*h));
+	char buf[SMTP_REFUSAL_MAX];
 
 	(void)state;
 	h->cfg.hostname = "mx.test";
@@ -526,12 +528,98 @@ denied_client_gets_554_then_503_until_quit(void **state)
 	h->cfg.max_line = 512;
 	h->s = smtp_session_new(&h->cfg, &cbs, h, "192.0.2.7");
 	smtp_session_start(h->s, SMTP_GREET_DENIED);
-	feed(h, "EHLO c\r\nMAIL FROM:<a@b.example>\r\nQUIT\r\n");
-	expect(h, "554 5.7.1 <192.0.2.7>: Client host rejected: Access denied\r\n"
-	    "503 5.5.1 Error: access denied for 192.0.2.7\r\n"
-	    "503 5.5.1 Error: access denied for 192.0.2.7\r\n"
-	    "221 2.0.0 Bye\r\n");
+	expect(h, "554 5.7.1 <192.0.2.7>: Client host rejected: Access denied\r\n");
+	assert_true(smtp_session_closed(h->s));
 	assert_int_equal(h->closes, 1);
+	assert_int_equal(smtp_session_feed(h->s, "QUIT\r\n", 6), 0);
+	/* The same line without a session, as the server sends it. */
+	assert_int_equal(smtp_refusal(&h->cfg, SMTP_GREET_DENIED, "192.0.2.7",
+	    buf, sizeof(buf)), 60);
+	assert_string_equal(buf, "554 5.7.1 <192.0.2.7>: Client host rejected: "
+	    "Access denied\r\n");
+	assert_int_equal(smtp_refusal(&h->cfg, SMTP_GREET_BUSY, "192.0.2.7",
+	    buf, sizeof(buf)), 62);
+	assert_string_equal(buf, "421 4.7.0 mx.test Error: too many connections "
+	    "from 192.0.2.7\r\n");
+	assert_int_equal(smtp_refusal(&h->cfg, SMTP_GREET_OK, "192.0.2.7",
+	    buf, sizeof(buf)), 0);
+	harness_free(h);
+}
+
+static void
+hostnames_are_checked_for_replies(void **state)
+{
+	char name[300];
+	struct smtp_config cfg = { .hostname = name, .max_size = 1000,
+	    .max_rcpt = 3, .max_line = 512 };
+	struct harness h;
+
+	(void)state;
+	assert_true(smtp_hostname_ok("mx.test"));
+	assert_true(smtp_hostname_ok("localhost"));
+	assert_true(smtp_hostname_ok("a-1.B2.example"));
+	assert_false(smtp_hostname_ok(""));
+	assert_false(smtp_hostname_ok("mx.test."));
+	assert_false(smtp_hostname_ok(".mx"));
+	assert_false(smtp_hostname_ok("mx..test"));
+	assert_false(smtp_hostname_ok("-mx.test"));
+	assert_false(smtp_hostname_ok("mx-.test"));
+	assert_false(smtp_hostname_ok("mx_1.test"));
+	assert_false(smtp_hostname_ok("mx test"));
+	assert_false(smtp_hostname_ok("mx.test\r\n250 x"));
+	assert_false(smtp_hostname_ok("m\xc3\xa9.test"));
+	/* 63 octets a label, 253 in all. */
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	assert_false(smtp_hostname_ok(name));
+	name[63] = '\0';
+	assert_true(smtp_hostname_ok(name));
+	memset(name, 'a', 253);
+	for (size_t i = 50; i < 253; i += 50)
+		name[i] = '.';
+	name[253] = '\0';
+	assert_true(smtp_hostname_ok(name));
+	name[253] = 'a';
+	name[254] = '\0';
+	assert_false(smtp_hostname_ok(name));
+	/* A session refuses a name its replies could not carry. */
+	memset(&h, 0, sizeof(h));
+	errno = 0;
+	assert_null(smtp_session_new(&cfg, &cbs, &h, "127.0.0.1"));
+	assert_int_equal(errno, EINVAL);
+}
+
+/* The longest name still gets every reply whole: the EHLO lines, the
+ * greeting, the 421s. */
+static void
+longest_hostname_fits_every_reply(void **state)
+{
+	char name[254], want[2048];
+	struct harness *h = calloc(1, sizeof(*h));
+	size_t i;
+
+	(void)state;
+	memset(name, 'b', 253);
+	for (i = 62; i < 253; i += 63)
+		name[i] = '.';
+	name[253] = '\0';
+	h->cfg.hostname = name;
+	h->cfg.max_size = (size_t)-1;
+	h->cfg.max_rcpt = 3;
+	h->cfg.max_line = 512;
+	h->s = smtp_session_new(&h->cfg, &cbs, h, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255");
+	assert_non_null(h->s);
+	smtp_session_start(h->s, SMTP_GREET_OK);
+	feed(h, "EHLO c\r\n");
+	snprintf(want, sizeof(want), "220 %s ESMTP PostOffice\r\n"
+	    "250-%s\r\n250-PIPELINING\r\n250-SIZE %zu\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+	    name, name, (size_t)-1);
+	expect(h, want);
+	smtp_session_timeout(h->s);
+	snprintf(want, sizeof(want), "421 4.4.2 %s Error: timeout exceeded\r\n",
+	    name);
+	expect(h, want);
 	harness_free(h);
 }
 
@@ -945,6 +1033,67 @@ write_failure_gets_451_at_the_end(void **state)
 	harness_free(h);
 }
 
+/* The spool file would be over the limit: 552 with Postfix's text for a
+ * queue file too big, and the session goes on. */
+static void
+too_big_file_gets_552_and_the_session_goes_on(void **state)
+{
+	struct harness *h = harness_new(SMTP_BARE_REJECT);
+
+	(void)state;
+	h->auto_commit = false;
+	feed(h, ENVELOPE "DATA\r\nbig\r\n.\r\n");
+	assert_true(smtp_session_waiting(h->s));
+	smtp_session_too_big(h->s);
+	assert_false(smtp_session_waiting(h->s));
+	assert_false(smtp_session_in_transaction(h->s));
+	feed(h, "MAIL FROM:<a@b.example>\r\n");
+	expect(h, ENVELOPE_OK GO "552 5.3.4 Error: message file too big\r\n"
+	    "250 2.1.0 Ok\r\n");
+	harness_free(h);
+}
+
+/* ------------------------------------------------------------------ */
+/* bare newlines in command lines */
+
+/* Under reject a command line ending in a bare <LF> is refused with
+ * Postfix's reply for smtpd_forbid_bare_newline = reject and not run;
+ * the session goes on and CRLF lines are served. */
+static void
+reject_refuses_a_command_line_ending_in_bare_lf(void **state)
+{
+	struct harness *h = harness_new(SMTP_BARE_REJECT);
+
+	(void)state;
+	feed(h, "EHLO c\nMAIL FROM:<a@b.example>\nQUIT\n\n");
+	expect(h, "550 5.5.2 mx.test Error: bare <LF> received\r\n"
+	    "550 5.5.2 mx.test Error: bare <LF> received\r\n"
+	    "550 5.5.2 mx.test Error: bare <LF> received\r\n"
+	    "550 5.5.2 mx.test Error: bare <LF> received\r\n");
+	assert_false(smtp_session_closed(h->s));
+	assert_false(smtp_session_in_transaction(h->s));
+	feed(h, ENVELOPE);
+	expect(h, ENVELOPE_OK);
+	/* Split anywhere, the same. */
+	feed_slowly(h, "RCPT TO:<e@d.example>\n");
+	expect(h, "550 5.5.2 mx.test Error: bare <LF> received\r\n");
+	feed(h, "DATA\r\n.\r\nQUIT\r\n");
+	expect(h, GO QUEUED "221 2.0.0 Bye\r\n");
+	assert_int_equal(h->last_nrcpt, 1);
+	harness_free(h);
+}
+
+static void
+normalize_takes_a_bare_lf_as_the_end_of_a_command_line(void **state)
+{
+	struct harness *h = harness_new(SMTP_BARE_NORMALIZE);
+
+	(void)state;
+	feed(h, "EHLO c\nMAIL FROM:<a@b.example>\nRCPT TO:<c@d.example>\r\n");
+	expect(h, ENVELOPE_OK);
+	harness_free(h);
+}
+
 /* ------------------------------------------------------------------ */
 /* pipelining */
 
@@ -1034,7 +1183,9 @@ main(void)
 		cmocka_unit_test(rcpt_over_limit_gets_452),
 		cmocka_unit_test(rset_noop_vrfy_help_quit),
 		cmocka_unit_test(line_too_long_gets_500_and_session_goes_on),
-		cmocka_unit_test(denied_client_gets_554_then_503_until_quit),
+		cmocka_unit_test(denied_client_gets_554_and_is_closed),
+		cmocka_unit_test(hostnames_are_checked_for_replies),
+		cmocka_unit_test(longest_hostname_fits_every_reply),
 		cmocka_unit_test(busy_greeting_is_421_and_closes),
 		cmocka_unit_test(timeout_and_shutdown_send_421_and_close),
 		cmocka_unit_test(dot_unstuffing_per_rfc5321_4_5_2),
@@ -1052,6 +1203,9 @@ main(void)
 		cmocka_unit_test(message_of_exactly_max_size_is_accepted),
 		cmocka_unit_test(data_begin_failure_gets_451),
 		cmocka_unit_test(write_failure_gets_451_at_the_end),
+		cmocka_unit_test(too_big_file_gets_552_and_the_session_goes_on),
+		cmocka_unit_test(reject_refuses_a_command_line_ending_in_bare_lf),
+		cmocka_unit_test(normalize_takes_a_bare_lf_as_the_end_of_a_command_line),
 		cmocka_unit_test(pipelined_mail_after_final_dot_waits_for_commit),
 		cmocka_unit_test(whole_pipelined_session_in_one_buffer),
 		cmocka_unit_test(transaction_state_is_reported),
