@@ -348,17 +348,25 @@ spool_sync(struct spool *sp, enum spool_area area)
 }
 
 int
-spool_clean_tmp(struct spool *sp)
+spool_clean_tmp(struct spool *sp, time_t now, time_t min_age)
 {
+	struct stat st;
 	char **names;
 	long n, i;
 	int removed = 0;
 
 	if ((n = spool_list(sp, SPOOL_TMP, &names)) < 0)
 		return -1;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		/* Gone meanwhile (renamed by its writer): nothing to do. */
+		if (fstatat(sp->fd[SPOOL_TMP], names[i], &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (st.st_mtime > now - min_age)
+			continue;
 		if (unlinkat(sp->fd[SPOOL_TMP], names[i], 0) == 0)
 			removed++;
+	}
 	spool_list_free(names, n);
 	return removed;
 }

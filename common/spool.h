@@ -71,9 +71,18 @@ void spool_lease_new(char lease[SPOOL_LEASE_LEN + 1], time_t expiry);
 /* The expiry encoded in a valid lease token. */
 time_t spool_lease_expiry(const char *lease);
 
-/* Removes everything in .tmp/ (left by a crash).  Returns the number of
- * files removed, or -1. */
-int spool_clean_tmp(struct spool *sp);
+/* How old a file in .tmp/ must be to count as left by a crash: a file
+ * being written is touched by each write, and the longest wait between
+ * its last write and its rename (the fdatasync of a file of
+ * LIMIT_SPOOL_FILE on a slow disk) is well under this. */
+#define SPOOL_TMP_STALE 600
+
+/* Removes the files in .tmp/ last modified more than min_age seconds
+ * before now: those a crash left.  Younger ones may be another
+ * process's write in flight (a second PostOffice on the spool,
+ * PostMaster's spool_put()) and stay.  Returns the number of files
+ * removed, or -1. */
+int spool_clean_tmp(struct spool *sp, time_t now, time_t min_age);
 
 /* --- writing: temporary file, write, sync, rename, sync the folder --- */
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/spool.h"
@@ -298,20 +299,47 @@ moves_refuse_names_that_are_not_spool_names(void **state)
 	assert_int_equal(errno, EINVAL);
 }
 
+/* A file in .tmp/ last written age seconds ago. */
 static void
-clean_tmp_removes_leftovers(void **state)
+make_tmp_file(struct fixture *f, const char *name, time_t age)
 {
-	struct fixture *f = *state;
+	struct timespec ts[2];
 	char p[256];
 	int fd;
 
-	/* What a crash between create and rename leaves behind. */
-	snprintf(p, sizeof(p), "%s/.tmp/0123456789abcdef0123456789abcdef.0011223344556677", f->dir);
+	snprintf(p, sizeof(p), "%s/.tmp/%s", f->dir, name);
 	fd = open(p, O_CREAT | O_WRONLY, 0640);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(spool_clean_tmp(f->sp), 1);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+/* What a crash between create and rename leaves behind is removed once
+ * it is older than SPOOL_TMP_STALE; a younger file may be another
+ * process's write in flight, and stays. */
+static void
+clean_tmp_removes_only_stale_files(void **state)
+{
+	struct fixture *f = *state;
+	const char *old = "0123456789abcdef0123456789abcdef.0011223344556677";
+	const char *fresh = "0123456789abcdef0123456789abcdee.0011223344556677";
+	const char *edge = "0123456789abcdef0123456789abcded.0011223344556677";
+	time_t now = time(NULL);
+
+	make_tmp_file(f, old, SPOOL_TMP_STALE + 60);
+	make_tmp_file(f, fresh, 0);
+	make_tmp_file(f, edge, SPOOL_TMP_STALE - 60);
+	assert_int_equal(spool_clean_tmp(f->sp, now, SPOOL_TMP_STALE), 1);
 	assert_false(exists(f, ".tmp/0123456789abcdef0123456789abcdef.0011223344556677"));
+	assert_true(exists(f, ".tmp/0123456789abcdef0123456789abcdee.0011223344556677"));
+	assert_true(exists(f, ".tmp/0123456789abcdef0123456789abcded.0011223344556677"));
+	/* Later, the same files are stale too. */
+	assert_int_equal(spool_clean_tmp(f->sp, now + SPOOL_TMP_STALE + 1,
+	    SPOOL_TMP_STALE), 2);
+	assert_false(exists(f, ".tmp/0123456789abcdef0123456789abcdee.0011223344556677"));
 }
 
 static void
@@ -365,7 +393,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(release_puts_the_message_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(expired_leases_and_due_deferrals_return, setup, teardown),
 		cmocka_unit_test_setup_teardown(moves_refuse_names_that_are_not_spool_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(clean_tmp_removes_leftovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(clean_tmp_removes_only_stale_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(check_notices_a_spool_moved_replaced_or_missing_an_area, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
