@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,11 @@
 
 static const char *log_prog = "postoffice";
 static char *log_path;
-static int log_fd = 2;
+/* Read by every thread that logs.  Once a file is open its number never
+ * changes: a reopen puts the new file under the same number (dup3), so
+ * a line is written whole to the old file or to the new one, never to a
+ * closed or reused descriptor. */
+static _Atomic int log_fd = 2;
 static bool log_syslog;
 static bool log_journal;	/* standard error is the journal */
 /* The pid in each line, asked once per process: fork resets it. */
@@ -76,25 +81,38 @@ log_open(const char *prog, const char *path, bool use_syslog)
 int
 log_reopen(void)
 {
-	int fd;
+	int fd, cur, saved;
 
 	if (log_path == NULL)
 		return 0;
 	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd == -1)
 		return -1;
-	if (log_fd > 2)
-		close(log_fd);
-	log_fd = fd;
+	cur = atomic_load(&log_fd);
+	if (cur <= 2) {
+		atomic_store(&log_fd, fd);
+		return 0;
+	}
+	/* dup3 closes the old file and puts the new one in its place in
+	 * one step (dup2 would drop close-on-exec). */
+	if (dup3(fd, cur, O_CLOEXEC) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
+/* Call it once no other thread logs. */
 void
 log_close(void)
 {
-	if (log_fd > 2)
-		close(log_fd);
-	log_fd = 2;
+	int fd = atomic_exchange(&log_fd, 2);
+
+	if (fd > 2)
+		close(fd);
 	free(log_path);
 	log_path = NULL;
 	if (log_syslog)
@@ -105,14 +123,15 @@ static void
 log_emit(int prio, const char *fmt, va_list ap)
 {
 	char line[4096];
-	int n, m, saved = errno;
+	int n, m, fd, saved = errno;
 	va_list ap2;
 
 	va_copy(ap2, ap);
 	pthread_once(&log_pid_once, log_pid_watch_forks);
 	if (log_pid == 0)
 		log_pid = getpid();
-	if (log_journal && log_fd == 2)
+	fd = atomic_load(&log_fd);
+	if (log_journal && fd == 2)
 		n = snprintf(line, sizeof(line), "<%d>", prio);
 	else
 		n = snprintf(line, sizeof(line), "%s[%ld]: ", log_prog,
@@ -123,7 +142,7 @@ log_emit(int prio, const char *fmt, va_list ap)
 	if ((size_t)(n + m) > sizeof(line) - 2)
 		m = sizeof(line) - 2 - n;	/* truncated: keep one line */
 	line[n + m] = '\n';
-	if (write(log_fd, line, n + m + 1) < 0) {
+	if (write(fd, line, n + m + 1) < 0) {
 		/* Nowhere left to report it. */
 	}
 	if (log_syslog)

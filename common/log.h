@@ -11,7 +11,8 @@
 /* path NULL means stderr.  Returns 0, or -1 when the file can't be opened
  * (errno set; logging then goes to stderr). */
 int log_open(const char *prog, const char *path, bool use_syslog);
-/* Reopens the log file (after rotation); a no-op for stderr. */
+/* Reopens the log file (after rotation); a no-op for stderr.  Safe while
+ * other threads log: each line goes whole to the old file or the new. */
 int log_reopen(void);
 void log_close(void);
 

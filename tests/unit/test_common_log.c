@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +147,110 @@ log_file_keeps_the_full_prefix_under_the_journal(void **state)
 	unlink(file);
 }
 
+/* --- the reopen while other threads log --- */
+
+#define WRITERS 4
+#define LINES 20000
+
+static atomic_int writers_left;
+
+static void *
+writer(void *arg)
+{
+	int w = (int)(intptr_t)arg, i;
+
+	for (i = 0; i < LINES; i++)
+		log_info("w%d %06d %s", w, i, "0123456789abcdef0123456789");
+	atomic_fetch_sub(&writers_left, 1);
+	return NULL;
+}
+
+/* Counts the lines of file p into seen[w][i]; every line must be whole. */
+static void
+count_lines(const char *p, unsigned char seen[WRITERS][LINES], long *total)
+{
+	char want[64], line[256];
+	FILE *f = fopen(p, "r");
+	int w, i, n;
+
+	assert_non_null(f);
+	snprintf(want, sizeof(want), "rot[%ld]: w", (long)getpid());
+	while (fgets(line, sizeof(line), f) != NULL) {
+		assert_true(strncmp(line, want, strlen(want)) == 0);
+		n = 0;
+		assert_int_equal(sscanf(line + strlen(want), "%d %d "
+		    "0123456789abcdef0123456789\n%n", &w, &i, &n), 2);
+		assert_true(n > 0 && line[strlen(want) + n] == '\0');
+		assert_true(w >= 0 && w < WRITERS && i >= 0 && i < LINES);
+		assert_int_equal(seen[w][i], 0);
+		seen[w][i] = 1;
+		(*total)++;
+	}
+	fclose(f);
+}
+
+/*
+ * Threads log while the file is renamed away and reopened, again and
+ * again; after each reopen a decoy file is opened, which would get the
+ * number of a descriptor the reopen had closed.  Every line must be in
+ * one of the log files, whole, and none in a decoy.
+ */
+static void
+reopen_while_threads_log_loses_no_line(void **state)
+{
+	static unsigned char seen[WRITERS][LINES];
+	char dir[] = "/tmp/test_common_log_rot.XXXXXX", log[128], old[320];
+	char decoy[128];
+	pthread_t t[WRITERS];
+	struct stat st;
+	long total = 0, rotations = 0, k;
+	int i, dfd = -1;
+	DIR *d;
+	struct dirent *de;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(log, sizeof(log), "%s/log", dir);
+	snprintf(decoy, sizeof(decoy), "%s/decoy", dir);
+	assert_int_equal(log_open("rot", log, false), 0);
+	atomic_store(&writers_left, WRITERS);
+	for (i = 0; i < WRITERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, writer,
+		    (void *)(intptr_t)i), 0);
+	while (atomic_load(&writers_left) > 0) {
+		snprintf(old, sizeof(old), "%s/log.%ld", dir, rotations++);
+		assert_int_equal(rename(log, old), 0);
+		assert_int_equal(log_reopen(), 0);
+		if (dfd != -1)
+			close(dfd);
+		dfd = open(decoy, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(dfd >= 0);
+		usleep(500);
+	}
+	for (i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+	log_close();
+	close(dfd);
+	assert_int_equal(stat(decoy, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	count_lines(log, seen, &total);
+	for (k = 0; k < rotations; k++) {
+		snprintf(old, sizeof(old), "%s/log.%ld", dir, k);
+		count_lines(old, seen, &total);
+	}
+	assert_true(rotations > 10);
+	assert_int_equal(total, (long)WRITERS * LINES);
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(old, sizeof(old), "%s/%s", dir, de->d_name);
+		unlink(old);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -161,6 +269,9 @@ main(void)
 		    stderr_to_file, stderr_back),
 		cmocka_unit_test_setup_teardown(
 		    log_file_keeps_the_full_prefix_under_the_journal,
+		    stderr_to_file, stderr_back),
+		cmocka_unit_test_setup_teardown(
+		    reopen_while_threads_log_loses_no_line,
 		    stderr_to_file, stderr_back),
 	};
 
