@@ -5,10 +5,13 @@
 #include "postman/http.h"
 
 #include <curl/curl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "postman/url.h"
 
@@ -298,4 +301,115 @@ http_status_exit(long status)
 	if (status == 408 || status == 429 || (status >= 500 && status <= 599))
 		return EX_TEMPFAIL;
 	return EX_PROTOCOL;
+}
+
+/* The next token of a netrc file from *p into tok, a quoted one without
+ * its quotes and escapes; false at the end.  A token too long for tok is
+ * cut (it then matches nothing). */
+static bool
+netrc_token(const char **p, char *tok, size_t toklen)
+{
+	const char *s = *p;
+	size_t n = 0;
+	bool quoted;
+
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	if (*s == '\0')
+		return false;
+	if ((quoted = *s == '"'))
+		s++;
+	for (; *s != '\0'; s++) {
+		if (quoted ? *s == '"' : (*s == ' ' || *s == '\t' ||
+		    *s == '\n' || *s == '\r'))
+			break;
+		if (quoted && *s == '\\' && s[1] != '\0')
+			s++;
+		if (n + 1 < toklen)
+			tok[n++] = *s;
+	}
+	if (quoted && *s == '"')
+		s++;
+	tok[n] = '\0';
+	*p = s;
+	return true;
+}
+
+/* Whether the netrc text holds a password for host or a default one. */
+static bool
+netrc_has_password(const char *text, const char *host)
+{
+	char tok[1024];
+	bool ours = false;
+
+	while (netrc_token(&text, tok, sizeof(tok))) {
+		if (strcmp(tok, "machine") == 0) {
+			ours = netrc_token(&text, tok, sizeof(tok)) &&
+			    strcasecmp(tok, host) == 0;
+		} else if (strcmp(tok, "default") == 0) {
+			ours = true;
+		} else if (strcmp(tok, "password") == 0) {
+			if (netrc_token(&text, tok, sizeof(tok)) && ours)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* The netrc file's text (at most 1 MiB, as a netrc never is), malloc'd,
+ * or NULL when it cannot be read. */
+static char *
+netrc_read(const char *path)
+{
+	enum { NETRC_MAX = 1024 * 1024 };
+	char *text;
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return NULL;
+	if ((text = malloc(NETRC_MAX + 1)) != NULL) {
+		n = fread(text, 1, NETRC_MAX, f);
+		text[n] = '\0';
+	}
+	fclose(f);
+	return text;
+}
+
+bool
+http_password_in_clear(const struct http_opts *o, char *from, size_t fromlen,
+    char *host, size_t hostlen)
+{
+	const struct passwd *pw;
+	const char *home;
+	char path[4096], *text;
+	bool has;
+
+	if (!url_in_clear(o->base, host, hostlen))
+		return false;
+	if (o->password != NULL) {
+		snprintf(from, fromlen, "%s", "");
+		return true;
+	}
+	if (url_has_password(o->base)) {
+		snprintf(from, fromlen, "%s", "the URL");
+		return true;
+	}
+	/* libcurl's own choice of file: the option, else .netrc in $HOME
+	 * or, without one, in the user's home directory. */
+	if ((home = getenv("HOME")) == NULL || *home == '\0')
+		home = (pw = getpwuid(geteuid())) != NULL ? pw->pw_dir : NULL;
+	if (o->netrc_file != NULL)
+		snprintf(path, sizeof(path), "%s", o->netrc_file);
+	else if (home != NULL)
+		snprintf(path, sizeof(path), "%s/.netrc", home);
+	else
+		return false;
+	if ((text = netrc_read(path)) == NULL)
+		return false;
+	has = netrc_has_password(text, host);
+	free(text);
+	if (has)
+		snprintf(from, fromlen, "%s", path);
+	return has;
 }

@@ -60,6 +60,17 @@ int http_post(struct http_client *c, const char *path, const char *body,
 
 void http_response_clear(struct http_response *r);
 
+/* Whether the requests o describes would carry a password in clear: the
+ * base URL is plain http:// to a host that is not loopback (url.h's
+ * url_in_clear) and a password goes with them: o->password, one written
+ * in the URL, or one that libcurl's .netrc (o->netrc_file, else
+ * $HOME/.netrc) holds for the host or as its default.  When true, from
+ * names the password's source ("" for o->password, "the URL" or the
+ * netrc file's path) and host the host.  A netrc entry counts whatever
+ * its login: a warning too many costs less than one missing. */
+bool http_password_in_clear(const struct http_opts *o, char *from,
+    size_t fromlen, char *host, size_t hostlen);
+
 /* The exit status (sysexits.h) for a request that brought no response:
  * transport trouble EX_TEMPFAIL, TLS EX_UNAVAILABLE, oversized
  * EX_PROTOCOL, local trouble EX_OSERR, aborted 0. */

@@ -218,13 +218,17 @@ lease_batch(struct run *run, struct lease *l)
 	const struct postman_opts *o = run->o;
 	struct http_response r;
 	enum http_fail fail;
-	char path[64], err[1024], text[256];
+	char path[96], err[1024], text[256];
 	int rc;
 
+	/* max_bytes: PostMaster fills the batch up to it and never answers
+	 * more, so that a response is never cut at --max-response. */
 	if (o->batch > 0)
-		snprintf(path, sizeof(path), "/lease?max=%ld&wait=%ld", o->batch, o->wait);
+		snprintf(path, sizeof(path), "/lease?max=%ld&wait=%ld&max_bytes=%zu",
+		    o->batch, o->wait, o->max_response);
 	else
-		snprintf(path, sizeof(path), "/lease?wait=%ld", o->wait);
+		snprintf(path, sizeof(path), "/lease?wait=%ld&max_bytes=%zu",
+		    o->wait, o->max_response);
 	if (http_post(run->http, path, "", o->wait * 1000, true, &r, &fail,
 	    err, sizeof(err)) == -1) {
 		if (fail == HTTP_FAIL_ABORTED)
@@ -412,8 +416,8 @@ setup_http(struct run *run, char **password)
 {
 	const struct postman_opts *o = run->o;
 	struct http_opts ho;
-	const char *pw = NULL;
-	char err[512];
+	const char *pw = NULL, *pw_from = NULL;
+	char err[512], from[4096], host[256];
 
 	*password = NULL;
 	if (o->password_file != NULL) {
@@ -423,12 +427,15 @@ setup_http(struct run *run, char **password)
 			return EX_NOINPUT;
 		}
 		pw = *password;
+		pw_from = "--password-file";
 	} else if (o->password != NULL) {
 		log_warn("--password is visible to every user in ps; use "
 		    "--password-file, POSTMAN_PASSWORD or ~/.netrc");
 		pw = o->password;
+		pw_from = "--password";
 	} else if (o->user != NULL && getenv("POSTMAN_PASSWORD") != NULL) {
 		pw = getenv("POSTMAN_PASSWORD");
+		pw_from = "POSTMAN_PASSWORD";
 	}
 	memset(&ho, 0, sizeof(ho));
 	ho.base = o->url;
@@ -441,6 +448,10 @@ setup_http(struct run *run, char **password)
 	ho.netrc_file = o->netrc_file;
 	ho.max_response = o->max_response;
 	ho.stop = &stopping;
+	if (http_password_in_clear(&ho, from, sizeof(from), host, sizeof(host)))
+		log_warn("the password from %s goes to %s in clear (plain "
+		    "http://, not loopback); use https://",
+		    pw != NULL ? pw_from : from, host);
 	if ((run->http = http_client_new(&ho, err, sizeof(err))) == NULL) {
 		log_err("%s", err);
 		return EX_CONFIG;

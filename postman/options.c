@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "postman/sendmail.h"
 #include "postman/url.h"
 
@@ -30,7 +31,8 @@ const char opts_usage[] =
 "  --insecure              do not verify PostMaster's certificate\n"
 "  --connect-timeout S     connect timeout (10)\n"
 "  --timeout S             timeout of one HTTP request (60)\n"
-"  --max-response BYTES    largest lease response taken (256M)\n"
+"  --max-response BYTES    largest lease response taken, at least 68K\n"
+"                          (256M+4K: the largest spool file fits)\n"
 "  --batch N               messages per lease (PostMaster's default)\n"
 "  --max-time S            stop leasing after S seconds, 0: never (110)\n"
 "  --watch                 run as a service, long-polling for mail\n"
@@ -157,7 +159,7 @@ defaults(struct postman_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->connect_timeout = 10;
 	o->timeout = 60;
-	o->max_response = 256UL * 1024 * 1024;
+	o->max_response = LIMIT_RESPONSE;
 	o->max_time = 110;
 	o->wait = -1;
 	o->sendmail = "/usr/sbin/sendmail";
@@ -168,6 +170,47 @@ defaults(struct postman_opts *o)
 	o->max_recipients = 1000;
 }
 
+/*
+ * Settings each valid alone that cannot work together.  Counts are
+ * compared only when both were given: a default that a smaller --batch
+ * leaves unused is no mistake of the user's.
+ */
+static int
+check_pairs(const struct postman_opts *o, bool parallel_set,
+    bool connections_set, bool connect_timeout_set, bool max_time_set,
+    char *err, size_t errlen)
+{
+	bool plain = strncmp(o->url, "http://", 7) == 0;
+
+	if (o->watch && o->wait == 0)
+		snprintf(err, errlen, "--watch needs a --wait of 1 or more: with 0 "
+		    "PostMan would ask PostMaster again and again without pause");
+	else if (o->watch && max_time_set)
+		snprintf(err, errlen, "--max-time has no effect with --watch, "
+		    "which runs until stopped");
+	else if (connect_timeout_set && o->connect_timeout > o->timeout)
+		snprintf(err, errlen, "--connect-timeout %g is longer than "
+		    "--timeout %g, which counts the connect too",
+		    o->connect_timeout, o->timeout);
+	else if (o->batch > 0 && parallel_set && o->sendmail_parallel > o->batch)
+		snprintf(err, errlen, "--sendmail-parallel %ld is more than "
+		    "--batch %ld: a batch never has more messages to hand over "
+		    "at once", o->sendmail_parallel, o->batch);
+	else if (o->batch > 0 && connections_set && o->smtp_connections > o->batch)
+		snprintf(err, errlen, "--smtp-connections %ld is more than "
+		    "--batch %ld: a batch never has more messages to send at "
+		    "once", o->smtp_connections, o->batch);
+	else if (o->cacert != NULL && o->insecure)
+		snprintf(err, errlen, "--cacert and --insecure exclude each other");
+	else if (plain && (o->cacert != NULL || o->insecure))
+		snprintf(err, errlen, "%s needs an https:// URL: plain http:// "
+		    "has no certificate", o->cacert != NULL ? "--cacert" :
+		    "--insecure");
+	else
+		return 0;
+	return -1;
+}
+
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 
 int
@@ -176,6 +219,8 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 {
 	char why[256];
 	bool sendmail_set = false, smtp_only = false, parallel_set = false;
+	bool connect_timeout_set = false, connections_set = false;
+	bool max_time_set = false;
 	int c;
 
 	defaults(o);
@@ -197,6 +242,7 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		case O_CONNECT_TIMEOUT:
 			if (parse_seconds(a, 0.001, 3600, &o->connect_timeout) == -1)
 				BAD("--connect-timeout: expected seconds in (0, 3600], not '%s'", a);
+			connect_timeout_set = true;
 			break;
 		case O_TIMEOUT:
 			if (parse_seconds(a, 0.001, 86400, &o->timeout) == -1)
@@ -205,6 +251,12 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		case O_MAX_RESPONSE:
 			if (parse_size(a, &o->max_response) == -1)
 				BAD("--max-response: expected a size like 1048576, 64M or 1G, not '%s'", a);
+			if (o->max_response < OPTS_MAX_RESPONSE_MIN)
+				BAD("--max-response: %s is less than %luK (%lu), a "
+				    "lease's %lu bytes around one 64 KiB message, the "
+				    "least SMTP servers must take (RFC 5321 4.5.3.1.7)",
+				    a, OPTS_MAX_RESPONSE_MIN / 1024,
+				    OPTS_MAX_RESPONSE_MIN, LIMIT_LEASE_OVERHEAD);
 			break;
 		case O_BATCH:
 			if (parse_count(a, 1, 100000, &o->batch) == -1)
@@ -213,6 +265,7 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		case O_MAX_TIME:
 			if (parse_seconds(a, 0, 1e9, &o->max_time) == -1)
 				BAD("--max-time: expected seconds, 0 for no limit, not '%s'", a);
+			max_time_set = true;
 			break;
 		case O_WATCH: o->watch = true; break;
 		case O_WAIT:
@@ -240,6 +293,7 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		case O_SMTP_CONNECTIONS:
 			if (parse_count(a, 1, 64, &o->smtp_connections) == -1)
 				BAD("--smtp-connections: expected a count in 1..64, not '%s'", a);
+			connections_set = true;
 			break;
 		case O_STARTTLS: o->starttls = true; break;
 		case O_SMTP_CACERT: o->smtp_cacert = a; break;
@@ -296,6 +350,9 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		BAD("--wait needs --watch");
 	if (o->wait == -1)
 		o->wait = o->watch ? 25 : 0;
+	if (check_pairs(o, parallel_set, connections_set, connect_timeout_set,
+	    max_time_set, err, errlen) == -1)
+		goto fail;
 	return 0;
 fail:
 	opts_free(o);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/limits.h"
+
 struct postman_opts {
 	char *url;			/* normalised base URL (malloc'd) */
 	/* PostMaster */
@@ -18,7 +20,7 @@ struct postman_opts {
 	bool insecure;
 	double connect_timeout;		/* 10 */
 	double timeout;			/* 60 */
-	size_t max_response;		/* 256 MiB */
+	size_t max_response;		/* LIMIT_RESPONSE */
 	long batch;			/* 0: PostMaster's --batch */
 	double max_time;		/* 110; 0: no limit */
 	bool watch;
@@ -44,8 +46,14 @@ struct postman_opts {
 	bool version;
 };
 
+/* The least --max-response: a lease's head and tail with one message of
+ * 64 KiB, the size RFC 5321 4.5.3.1.7 says every SMTP server must take.
+ * Below it, not even a small message would ever come through. */
+#define OPTS_MAX_RESPONSE_MIN (LIMIT_LEASE_OVERHEAD + 64UL * 1024)
+
 /* Fills o from argv (getopt_long; may be called again: it resets optind).
- * Returns 0, or -1 with a one-line reason in err (a usage error).  With
+ * Returns 0, or -1 with a one-line reason in err (a usage error): a bad
+ * value, or settings that cannot work together (doc/postman.md lists them).  With
  * --help or --version, o->help / o->version is set and nothing else is
  * required.  Free with opts_free(). */
 int opts_parse(int argc, char **argv, struct postman_opts *o, char *err,

@@ -4,8 +4,11 @@
  */
 #include "postman/url.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +123,78 @@ url_join(const char *base, const char *path)
 	memcpy(s, base, a);
 	memcpy(s + a, path, b + 1);
 	return s;
+}
+
+bool
+url_host_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(host);
+	const uint8_t *b;
+
+	if (strcasecmp(host, "localhost") == 0 ||
+	    (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0))
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 2 || host[0] != '[' || host[n - 1] != ']' || n - 2 >= sizeof(buf))
+		return false;
+	memcpy(buf, host + 1, n - 2);
+	buf[n - 2] = '\0';
+	if (inet_pton(AF_INET6, buf, &a6) != 1)
+		return false;
+	b = a6.s6_addr;
+	return IN6_IS_ADDR_LOOPBACK(&a6) ||
+	    (IN6_IS_ADDR_V4MAPPED(&a6) && b[12] == 127);
+}
+
+/* The part of url asked for, in a string for curl_free(), or NULL. */
+static char *
+url_part(const char *url, CURLUPart what)
+{
+	CURLU *u = curl_url();
+	char *part = NULL;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, what, &part, 0) != CURLUE_OK)
+		part = NULL;
+	curl_url_cleanup(u);
+	return part;
+}
+
+bool
+url_in_clear(const char *url, char *host, size_t hostlen)
+{
+	char *scheme = url_part(url, CURLUPART_SCHEME);
+	char *h = url_part(url, CURLUPART_HOST);
+	bool clear = false;
+	size_t n;
+
+	/* A URL that cannot be read is taken as in clear: the warning it
+	 * may bring costs less than a password sent unwarned. */
+	if (scheme == NULL || strcasecmp(scheme, "https") != 0)
+		clear = h == NULL || !url_host_is_loopback(h);
+	if (clear && host != NULL && hostlen > 0) {
+		const char *p = h != NULL ? h : "?";
+
+		n = strlen(p);
+		if (n >= 2 && p[0] == '[' && p[n - 1] == ']')
+			p++, n -= 2;
+		snprintf(host, hostlen, "%.*s", (int)n, p);
+	}
+	curl_free(scheme);
+	curl_free(h);
+	return clear;
+}
+
+bool
+url_has_password(const char *url)
+{
+	char *pw = url_part(url, CURLUPART_PASSWORD);
+	bool has = pw != NULL && pw[0] != '\0';
+
+	curl_free(pw);
+	return has;
 }

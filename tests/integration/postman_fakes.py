@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -253,9 +254,10 @@ def assert_no_sanitizer_report(text, proc=None):
 
 
 def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60, user=None,
-                logdir=None):
-    """Runs postman to completion (as user, a uid, when given); returns
-    (exit status, log text)."""
+                logdir=None, wrapper=()):
+    """Runs postman to completion (as user, a uid, when given; behind the
+    wrapper's argv, such as unshare's, when given); returns (exit status,
+    log text)."""
     e = sanitizer_env()
     e.pop("POSTMAN_PASSWORD", None)
     if sendmail_dir is not None:
@@ -266,6 +268,7 @@ def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60, user=None,
     if not any(a.startswith("--lock") for a in args):
         argv[1:1] = ["--lock", os.path.join(tree, "postman.lock")]
     argv, vglog = postman_argv(argv, logdir or tree, e)
+    argv = list(wrapper) + argv
     extra = {}
     if user is not None:
         extra = dict(user=user, group=user, extra_groups=[])
@@ -295,3 +298,19 @@ def read_log(tree, name="postman"):
     """The text PostMan wrote to TREE/NAME.log (see start_postman)."""
     with open(os.path.join(tree, name + ".log"), "rb") as f:
         return f.read().decode("utf-8", "replace")
+
+
+def offline_wrapper():
+    """The argv prefix that runs a program in a network namespace of its
+    own (unshare --net: only a loopback, and that one down), so that a
+    connect to any address fails at once and no packet leaves the machine;
+    None when this machine does not allow it."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    try:
+        ok = subprocess.run([unshare, "--net", "--", "true"],
+                            capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    return [unshare, "--net", "--"] if ok else None

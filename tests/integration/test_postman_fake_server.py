@@ -19,7 +19,8 @@ from conftest import SLOWDOWN, binary, wait_until
 from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
                            lease_token, log_lines, message, message_id,
                            read_log, run_postman, sendmail_records,
-                           start_postman, assert_no_sanitizer_report)
+                           start_postman, assert_no_sanitizer_report,
+                           offline_wrapper)
 
 EX_USAGE, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_PROTOCOL, EX_NOPERM = \
     64, 66, 69, 75, 76, 77
@@ -85,7 +86,8 @@ def test_batches_are_leased_until_the_queue_is_empty(pm, tree, sm):
     assert len(sendmail_records(sm)) == 4
     # three batches, then the empty lease that ends the run; no long poll
     leases = pm.lease_requests()
-    assert [p for p, _, _ in leases] == ["/po/lease?wait=0"] * 4
+    assert [p for p, _, _ in leases] == [
+        "/po/lease?wait=0&max_bytes=268439552"] * 4
     assert log_lines(log)[-1] == "delivered=4 deferred=0 bounced=0"
 
 
@@ -93,7 +95,8 @@ def test_batch_option_asks_for_at_most_n(pm, tree, sm):
     pm.queue(lease([message(1), message(2)]))
     rc, log = postman(pm, tree, sm, "--batch", "2")
     assert rc == 0, log
-    assert pm.lease_requests()[0][0] == "/po/lease?max=2&wait=0"
+    assert pm.lease_requests()[0][0] == \
+        "/po/lease?max=2&wait=0&max_bytes=268439552"
 
 
 def test_more_messages_than_asked_for_is_malformed(pm, tree, sm):
@@ -298,13 +301,14 @@ def test_malformed_response_ends_the_run_with_nothing_acknowledged(pm, tree, sm,
 @pytest.mark.parametrize("close_delimited", [False, True],
                          ids=["content_length", "close_delimited"])
 def test_oversized_response_ends_the_run(pm, tree, sm, close_delimited):
-    big = lease([message(1, data="x" * 5000)])
+    big = lease([message(1, data="x" * 70000)])
     pm.queue(Reply(200, big, close_delimited=close_delimited))
-    rc, log = postman(pm, tree, sm, "--max-response", "4K")
+    rc, log = postman(pm, tree, sm, "--max-response", "68K")
     assert rc == EX_PROTOCOL, log
     assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
     assert log_lines(log) == [
-        "lease: %s/lease?wait=0: response larger than 4096 bytes" % pm.url,
+        "lease: %s/lease?wait=0&max_bytes=69632: response larger than 69632 "
+        "bytes" % pm.url,
         "delivered=0 deferred=0 bounced=0"]
 
 
@@ -332,8 +336,9 @@ def test_unreachable_postmaster_is_a_temporary_failure(tree, sm):
                            "http://127.0.0.1:%d/po" % port], tree, sendmail_dir=sm)
     assert rc == EX_TEMPFAIL
     lines = log_lines(log)
-    assert lines[0].startswith("lease: http://127.0.0.1:%d/po/lease?wait=0: "
-                               "Couldn't connect to server: " % port), lines
+    assert lines[0].startswith("lease: http://127.0.0.1:%d/po/lease?wait=0&"
+                               "max_bytes=268439552: Couldn't connect to "
+                               "server: " % port), lines
     assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
 
 
@@ -366,7 +371,7 @@ def test_lease_response_cut_short_is_a_temporary_failure(pm, tree, sm, cut, erro
     if "%d" in error:
         error %= len(r.body) - cut["truncate"]
     assert log_lines(log) == [
-        "lease: %s/lease?wait=0: %s" % (pm.url, error),
+        "lease: %s/lease?wait=0&max_bytes=268439552: %s" % (pm.url, error),
         "delivered=0 deferred=0 bounced=0"]
 
 
@@ -379,10 +384,12 @@ def test_postmaster_that_never_answers_times_out(pm, tree, sm):
     took = time.monotonic() - t0
     assert rc == EX_TEMPFAIL, log
     assert 1.4 <= took < 5 * SLOWDOWN       # libcurl's clock may say 1499
-    assert [p for p, _, _ in pm.lease_requests()] == ["/po/lease?wait=0"]
+    assert [p for p, _, _ in pm.lease_requests()] == [
+        "/po/lease?wait=0&max_bytes=268439552"]
     assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
     lines = log_lines(log)
-    m = re.fullmatch(r"lease: %s/lease\?wait=0: Timeout was reached: Operation "
+    m = re.fullmatch(r"lease: %s/lease\?wait=0&max_bytes=268439552: Timeout "
+                     r"was reached: Operation "
                      r"timed out after (\d+) milliseconds with 0 bytes received"
                      % re.escape(pm.url), lines[0])
     assert m, lines
@@ -407,7 +414,8 @@ def test_connect_timeout_when_the_handshake_is_never_answered(tree, sm):
     assert 0.9 <= took < 5 * SLOWDOWN
     assert sendmail_records(sm) == []
     lines = log_lines(log)
-    m = re.fullmatch(r"lease: http://127\.0\.0\.1:%d/po/lease\?wait=0: Timeout "
+    m = re.fullmatch(r"lease: http://127\.0\.0\.1:%d/po/lease\?wait=0&"
+                     r"max_bytes=268439552: Timeout "
                      r"was reached: Failed to connect to 127\.0\.0\.1 port %d "
                      r"after (\d+) ms: Timeout was reached" % (port, port), lines[0])
     assert m, lines
@@ -421,7 +429,8 @@ def test_bare_host_means_https(pm, tree, sm):
                            "127.0.0.1:%d/po" % pm.port], tree, sendmail_dir=sm)
     assert rc == EX_TEMPFAIL
     assert log_lines(log)[0].startswith(
-        "lease: https://127.0.0.1:%d/po/lease?wait=0: " % pm.port)
+        "lease: https://127.0.0.1:%d/po/lease?wait=0&max_bytes=268439552: "
+        % pm.port)
     assert pm.requests == []
 
 
@@ -443,7 +452,8 @@ def test_https_postmaster_is_verified_with_cacert(tree, sm, tls_cert):
         # not trusted by the system's CAs: refused, nothing delivered
         rc, log = postman(pm, tree, sm)
         assert rc == EX_UNAVAILABLE
-        assert log_lines(log)[0].startswith("lease: %s/lease?wait=0: " % pm.url)
+        assert log_lines(log)[0].startswith(
+            "lease: %s/lease?wait=0&max_bytes=268439552: " % pm.url)
         assert sendmail_records(sm) == []
         # trusted through --cacert: delivered
         rc, log = postman(pm, tree, sm, "--cacert", tls_cert[0])
@@ -729,7 +739,8 @@ def test_watch_long_polls_and_delivers_until_sigterm(pm, tree, sm):
         log.close()
     text = read_log(tree)
     assert_no_sanitizer_report(text, p)
-    assert [path for path, _, _ in pm.lease_requests()] == ["/po/lease?wait=20"] * 2
+    assert [path for path, _, _ in pm.lease_requests()] == [
+        "/po/lease?wait=20&max_bytes=268439552"] * 2
     lines = log_lines(text)
     assert lines[0] == "watching %s, relay=sendmail" % pm.url
     assert lines[-1] == "delivered=1 deferred=0 bounced=0"
@@ -790,3 +801,222 @@ def test_help_and_version(tree):
     assert p.returncode == 0 and p.stdout.startswith(b"usage: postman [options] URL\n")
     p = subprocess.run([binary("postman"), "--version"], capture_output=True)
     assert p.returncode == 0 and p.stdout == b"postman 0.1.0\n"
+
+
+# --- the size of a lease --------------------------------------------------------
+
+LIMIT_RESPONSE = 256 * 1024 * 1024 + 4096     # common/limits.h
+
+
+@pytest.mark.parametrize("args,max_bytes", [
+    ([], LIMIT_RESPONSE), (["--max-response", "68K"], 69632),
+    (["--max-response", "1G"], 1 << 30), (["--batch", "3"], LIMIT_RESPONSE),
+], ids=["default", "floor", "1G", "with_batch"])
+def test_every_lease_asks_for_at_most_max_response_bytes(pm, tree, sm, args,
+                                                         max_bytes):
+    # PostMaster fills a batch up to max_bytes and never answers more, so
+    # no response of its is cut off at --max-response.
+    pm.queue(lease([message(1)]), lease([message(2)]))
+    rc, log = postman(pm, tree, sm, *args)
+    assert rc == 0, log
+    assert pm.acks == [message_id(1), message_id(2)]
+    batch = "max=3&" if "--batch" in args else ""
+    assert [p for p, _, _ in pm.lease_requests()] == [
+        "/po/lease?%swait=0&max_bytes=%d" % (batch, max_bytes)] * 3
+
+
+def test_watch_lease_asks_for_max_bytes_too(pm, tree, sm):
+    pm.queue(lease([message(1)]))
+    p, log = start_postman(["--sendmail", fake_sendmail(), "--watch", "--wait", "1",
+                            "--max-response", "1M", pm.url], tree, sm)
+    try:
+        assert wait_until(lambda: pm.acks == [message_id(1)])
+        assert wait_until(lambda: len(pm.lease_requests()) >= 2)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    assert_no_sanitizer_report(read_log(tree), p)
+    assert {path for path, _, _ in pm.lease_requests()} == {
+        "/po/lease?wait=1&max_bytes=1048576"}
+
+
+# --- settings that cannot work together -------------------------------------------
+
+MAX_RESPONSE_FLOOR = ("is less than 68K (69632), a lease's 4096 bytes around "
+                      "one 64 KiB message, the least SMTP servers must take "
+                      "(RFC 5321 4.5.3.1.7)")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max-response", "69631", "x"], "--max-response: 69631 " + MAX_RESPONSE_FLOOR),
+    (["--max-response", "4K", "x"], "--max-response: 4K " + MAX_RESPONSE_FLOOR),
+    (["--watch", "--wait", "0", "x"],
+     "--watch needs a --wait of 1 or more: with 0 PostMan would ask "
+     "PostMaster again and again without pause"),
+    (["--watch", "--max-time", "30", "x"],
+     "--max-time has no effect with --watch, which runs until stopped"),
+    (["--connect-timeout", "30", "--timeout", "20", "x"],
+     "--connect-timeout 30 is longer than --timeout 20, which counts the "
+     "connect too"),
+    (["--connect-timeout", "61", "x"],
+     "--connect-timeout 61 is longer than --timeout 60, which counts the "
+     "connect too"),
+    (["--batch", "2", "--sendmail-parallel", "3", "x"],
+     "--sendmail-parallel 3 is more than --batch 2: a batch never has more "
+     "messages to hand over at once"),
+    (["--batch", "2", "--smtp", "h", "--smtp-connections", "3", "x"],
+     "--smtp-connections 3 is more than --batch 2: a batch never has more "
+     "messages to send at once"),
+    (["--cacert", "ca.pem", "--insecure", "x"],
+     "--cacert and --insecure exclude each other"),
+    (["--cacert", "ca.pem", "http://192.0.2.1/po"],
+     "--cacert needs an https:// URL: plain http:// has no certificate"),
+    (["--insecure", "http://192.0.2.1/po"],
+     "--insecure needs an https:// URL: plain http:// has no certificate"),
+], ids=["max_response_69631", "max_response_4K", "watch_wait_0",
+        "watch_max_time", "connect_over_timeout", "connect_over_default_timeout",
+        "parallel_over_batch", "connections_over_batch", "cacert_insecure",
+        "cacert_http", "insecure_http"])
+def test_settings_that_cannot_work_together_are_refused_at_start(tree, args,
+                                                                 message):
+    rc, log = run_postman(args, tree)
+    assert rc == EX_USAGE
+    assert log == "postman: %s (see --help)\n" % message
+
+
+@pytest.mark.parametrize("args", [
+    ["--max-response", "68K"], ["--batch", "1"], ["--batch", "1", "--smtp", "h"],
+    ["--timeout", "1.5"], ["--connect-timeout", "5", "--timeout", "5"],
+    ["--batch", "2", "--sendmail-parallel", "2"],
+], ids=["max_response_floor", "batch_below_default_parallel",
+        "batch_below_default_connections", "timeout_below_default_connect",
+        "connect_equals_timeout", "parallel_equals_batch"])
+def test_settings_at_the_edge_are_taken(pm, tree, sm, args):
+    if "--smtp" in args:
+        # nothing to deliver: the SMTP server is never asked for
+        rc, log = run_postman(args + [pm.url], tree)
+    else:
+        rc, log = postman(pm, tree, sm, *args)
+    assert rc == 0, log
+    assert log_lines(log) == ["delivered=0 deferred=0 bounced=0"]
+
+
+# --- a password in clear ------------------------------------------------------------
+
+CLEAR_WARNING = ("the password from %s goes to %s in clear (plain http://, "
+                 "not loopback); use https://")
+
+
+@pytest.fixture
+def offline():
+    """unshare's argv: PostMan in a network namespace of its own, where a
+    connect to 192.0.2.1 (TEST-NET-1) fails at once without a packet sent."""
+    w = offline_wrapper()
+    if w is None:
+        pytest.skip("unshare --net is not permitted here: no network "
+                    "namespace to send nothing from")
+    return w
+
+
+def _password_source(tree, how, host):
+    """(args, env, name in the warning) for one way of giving a password."""
+    if how == "file":
+        p = os.path.join(tree, "pw")
+        with open(p, "w") as f:
+            f.write("s3cret pw\n")
+        return ["--user", "postman", "--password-file", p], {}, "--password-file"
+    if how == "argv":
+        return ["--user", "postman", "--password", "s3cret pw"], {}, "--password"
+    if how == "env":
+        return ["--user", "postman"], {"POSTMAN_PASSWORD": "s3cret pw"}, \
+            "POSTMAN_PASSWORD"
+    if how == "url":
+        return [], {}, "the URL"
+    # --netrc-file, or libcurl's default file: $HOME/.netrc
+    p = os.path.join(tree, "netrc" if how == "netrc" else ".netrc")
+    with open(p, "w") as f:
+        f.write('machine %s login postman password "s3cret pw"\n' % host)
+    os.chmod(p, 0o600)
+    if how == "netrc":
+        return ["--netrc-file", p], {}, p
+    return [], {"HOME": tree}, p
+
+
+PASSWORD_SOURCES = ["file", "argv", "env", "netrc", "home_netrc", "url"]
+
+
+def _url(scheme, host, how):
+    return "%s://%s%s/po" % (scheme, "postman:s3cret@" if how == "url" else "",
+                             host)
+
+
+@pytest.mark.parametrize("how", PASSWORD_SOURCES)
+def test_password_over_plain_http_to_a_remote_host_is_warned_of(tree, sm,
+                                                                offline, how):
+    args, env, source = _password_source(tree, how, "192.0.2.1")
+    rc, log = run_postman(["--sendmail", fake_sendmail()] + args +
+                          [_url("http", "192.0.2.1", how)], tree,
+                          sendmail_dir=sm, env=env, wrapper=offline)
+    assert rc == EX_TEMPFAIL, log
+    lines = [l for l in log_lines(log) if not l.startswith("--password is")]
+    assert lines[0] == CLEAR_WARNING % (source, "192.0.2.1")
+    assert lines[1].startswith(
+        "lease: %s/lease?wait=0&max_bytes=268439552: Couldn't connect to "
+        "server: " % _url("http", "192.0.2.1", how)), lines
+    assert lines[2:] == ["delivered=0 deferred=0 bounced=0"]
+
+
+@pytest.mark.parametrize("how", PASSWORD_SOURCES)
+def test_password_over_https_is_not_warned_of(tree, sm, offline, how):
+    args, env, _ = _password_source(tree, how, "192.0.2.1")
+    rc, log = run_postman(["--sendmail", fake_sendmail()] + args +
+                          [_url("https", "192.0.2.1", how)], tree,
+                          sendmail_dir=sm, env=env, wrapper=offline)
+    assert rc == EX_TEMPFAIL, log
+    assert not [l for l in log_lines(log) if "in clear" in l], log
+    assert log_lines(log)[-1] == "delivered=0 deferred=0 bounced=0"
+
+
+def test_no_password_no_warning_over_plain_http(tree, sm, offline):
+    # A netrc entry for another host gives this one no password.
+    p = os.path.join(tree, "netrc")
+    with open(p, "w") as f:
+        f.write("machine 192.0.2.2 login postman password other\n")
+    os.chmod(p, 0o600)
+    rc, log = run_postman(["--sendmail", fake_sendmail(), "--netrc-file", p,
+                           "http://192.0.2.1/po"], tree, sendmail_dir=sm,
+                          wrapper=offline)
+    assert rc == EX_TEMPFAIL, log
+    lines = log_lines(log)
+    assert len(lines) == 2 and lines[0].startswith("lease: "), lines
+
+
+@pytest.mark.parametrize("how", PASSWORD_SOURCES)
+def test_password_over_plain_http_to_loopback_is_not_warned_of(tree, sm, how):
+    pm = FakePostMaster(auth=AUTH if how != "url" else
+                        "Basic " + base64.b64encode(b"postman:s3cret").decode())
+    try:
+        pm.queue(lease([message(1)]))
+        args, env, _ = _password_source(tree, how, "127.0.0.1")
+        rc, log = run_postman(["--sendmail", fake_sendmail()] + args +
+                              [_url("http", "127.0.0.1:%d" % pm.port, how)],
+                              tree, sendmail_dir=sm, env=env)
+        assert rc == 0, log
+        assert pm.acks == [message_id(1)]
+        assert not [l for l in log_lines(log) if "in clear" in l], log
+    finally:
+        pm.close()
+
+
+@pytest.mark.parametrize("host", ["localhost", "[::1]"])
+def test_loopback_names_bring_no_warning(tree, sm, offline, host):
+    # Offline, the loopback is down: the connect fails, but the password
+    # would never have left the machine.
+    rc, log = run_postman(["--sendmail", fake_sendmail(), "--user", "postman",
+                           "--password", "pw", "http://%s:9/po" % host], tree,
+                          sendmail_dir=sm, wrapper=offline)
+    assert rc == EX_TEMPFAIL, log
+    assert not [l for l in log_lines(log) if "in clear" in l], log

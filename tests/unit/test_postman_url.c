@@ -103,6 +103,58 @@ join_appends_endpoint_paths(void **state)
 	free(s);
 }
 
+static void
+loopback_is_127_8_ipv6_one_and_localhost_names(void **state)
+{
+	(void)state;
+	assert_true(url_host_is_loopback("127.0.0.1"));
+	assert_true(url_host_is_loopback("127.255.3.4"));
+	assert_true(url_host_is_loopback("[::1]"));
+	assert_true(url_host_is_loopback("[::ffff:127.0.0.1]"));
+	assert_true(url_host_is_loopback("localhost"));
+	assert_true(url_host_is_loopback("LocalHost"));
+	assert_true(url_host_is_loopback("postmaster.localhost"));
+	assert_false(url_host_is_loopback("128.0.0.1"));
+	assert_false(url_host_is_loopback("192.0.2.1"));
+	assert_false(url_host_is_loopback("[2001:db8::1]"));
+	assert_false(url_host_is_loopback("[::ffff:192.0.2.1]"));
+	assert_false(url_host_is_loopback("::1"));	/* not as a URL holds it */
+	/* A name is not resolved: what it names at connect time may differ. */
+	assert_false(url_host_is_loopback("localhost."));
+	assert_false(url_host_is_loopback("notlocalhost"));
+	assert_false(url_host_is_loopback("localhost.example.com"));
+	assert_false(url_host_is_loopback("example.com"));
+}
+
+static void
+in_clear_is_plain_http_to_a_host_not_loopback(void **state)
+{
+	char host[64] = "";
+
+	(void)state;
+	assert_true(url_in_clear("http://192.0.2.1/po", host, sizeof(host)));
+	assert_string_equal(host, "192.0.2.1");
+	assert_true(url_in_clear("http://[2001:db8::1]:8080/po", host, sizeof(host)));
+	assert_string_equal(host, "2001:db8::1");
+	assert_true(url_in_clear("http://u:p@example.com", host, sizeof(host)));
+	assert_string_equal(host, "example.com");
+	assert_false(url_in_clear("https://192.0.2.1/po", host, sizeof(host)));
+	assert_false(url_in_clear("https://example.com", NULL, 0));
+	assert_false(url_in_clear("http://127.0.0.1:8000", NULL, 0));
+	assert_false(url_in_clear("http://[::1]:8000/po", NULL, 0));
+	assert_false(url_in_clear("http://localhost:8000", NULL, 0));
+}
+
+static void
+password_in_the_url_is_seen(void **state)
+{
+	(void)state;
+	assert_true(url_has_password("http://u:p@192.0.2.1/po"));
+	assert_false(url_has_password("http://u@192.0.2.1/po"));
+	assert_false(url_has_password("http://u:@192.0.2.1/po"));
+	assert_false(url_has_password("https://example.com/po"));
+}
+
 int
 main(void)
 {
@@ -113,6 +165,9 @@ main(void)
 		cmocka_unit_test(queries_fragments_spaces_and_controls_are_refused),
 		cmocka_unit_test(bad_ports_are_refused),
 		cmocka_unit_test(join_appends_endpoint_paths),
+		cmocka_unit_test(loopback_is_127_8_ipv6_one_and_localhost_names),
+		cmocka_unit_test(in_clear_is_plain_http_to_a_host_not_loopback),
+		cmocka_unit_test(password_in_the_url_is_seen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
