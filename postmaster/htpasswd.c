@@ -10,14 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Larger files are surely not htpasswd files. */
 #define HTPASSWD_FILE_MAX (4 * 1024 * 1024)
 
-/* Credentials that passed recently, so that a client making one request
- * per message does not pay a bcrypt run for each: keyed by a salted
- * SHA-256 of user and password, never the password itself. */
-#define HTPASSWD_CACHE 8
 #define DIGEST_LEN 32
 
 struct entry {
@@ -32,8 +29,15 @@ struct htpasswd {
 	struct crypt_data *cd;
 	unsigned char salt[16];
 	unsigned char cache[HTPASSWD_CACHE][DIGEST_LEN];
-	bool cached[HTPASSWD_CACHE];
+	time_t cached_at[HTPASSWD_CACHE];	/* 0: empty */
 	unsigned next;
+};
+
+struct htpasswd_job {
+	char *password;
+	char setting[HTPASSWD_HASH_MAX + 1];
+	bool known;
+	bool passed;
 };
 
 static const char *const schemes[] = { "$2y$", "$2b$", "$2a$", "$6$", "$5$" };
@@ -256,15 +260,27 @@ digest(const struct htpasswd *h, const char *user, const char *password,
 	g_checksum_free(ck);
 }
 
+/* Seconds on a clock that no one sets, never 0. */
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1;
+}
+
 static bool
 cache_hit(const struct htpasswd *h, const unsigned char d[DIGEST_LEN])
 {
+	time_t now = mono_now();
 	unsigned char diff;
 	bool hit = false;
 	size_t i, j;
 
 	for (i = 0; i < HTPASSWD_CACHE; i++) {
-		diff = !h->cached[i];
+		diff = h->cached_at[i] == 0 ||
+		    now - h->cached_at[i] >= HTPASSWD_CACHE_SECONDS;
 		for (j = 0; j < DIGEST_LEN; j++)
 			diff |= h->cache[i][j] ^ d[j];
 		hit |= diff == 0;
@@ -273,17 +289,96 @@ cache_hit(const struct htpasswd *h, const unsigned char d[DIGEST_LEN])
 }
 
 bool
-htpasswd_check(struct htpasswd *h, const char *user, const char *password)
+htpasswd_cached(struct htpasswd *h, const char *user, const char *password)
 {
-	const char *setting = NULL, *out;
 	unsigned char d[DIGEST_LEN];
-	bool known = false, match;
+
+	digest(h, user, password, d);
+	return cache_hit(h, d);
+}
+
+void
+htpasswd_remember(struct htpasswd *h, const char *user, const char *password)
+{
+	unsigned char d[DIGEST_LEN];
 	size_t i;
 
 	digest(h, user, password, d);
-	if (cache_hit(h, d))
-		return true;
+	/* A pass already remembered is renewed, not listed twice. */
+	for (i = 0; i < HTPASSWD_CACHE; i++)
+		if (h->cached_at[i] != 0 &&
+		    memcmp(h->cache[i], d, DIGEST_LEN) == 0) {
+			h->cached_at[i] = mono_now();
+			return;
+		}
+	memcpy(h->cache[h->next], d, DIGEST_LEN);
+	h->cached_at[h->next] = mono_now();
+	h->next = (h->next + 1) % HTPASSWD_CACHE;
+}
 
+struct htpasswd_job *
+htpasswd_job_new(const struct htpasswd *h, const char *user,
+    const char *password)
+{
+	struct htpasswd_job *j;
+	const char *setting = NULL;
+	size_t i;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->password = strdup(password)) == NULL) {
+		free(j);
+		return NULL;
+	}
+	for (i = 0; i < h->n; i++)
+		if (strcmp(h->v[i].user, user) == 0) {
+			setting = h->v[i].hash;
+			j->known = true;
+			break;
+		}
+	if (setting == NULL)
+		setting = h->dummy[0] != '\0' || h->n == 0 ? h->dummy :
+		    h->v[0].hash;
+	snprintf(j->setting, sizeof(j->setting), "%s", setting);
+	return j;
+}
+
+bool
+htpasswd_job_run(struct htpasswd_job *j, void **data, int *size)
+{
+	const char *out = crypt_ra(j->password, j->setting, data, size);
+	bool match = out != NULL && equal_ct(out, j->setting);
+
+	j->passed = match & j->known;
+	return j->passed;
+}
+
+bool
+htpasswd_job_passed(const struct htpasswd_job *j)
+{
+	return j->passed;
+}
+
+void
+htpasswd_job_free(struct htpasswd_job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->password != NULL) {
+		explicit_bzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	free(j);
+}
+
+bool
+htpasswd_check(struct htpasswd *h, const char *user, const char *password)
+{
+	const char *setting = NULL, *out;
+	bool known = false, match;
+	size_t i;
+
+	if (htpasswd_cached(h, user, password))
+		return true;
 	for (i = 0; i < h->n; i++)
 		if (strcmp(h->v[i].user, user) == 0) {
 			setting = h->v[i].hash;
@@ -294,10 +389,7 @@ htpasswd_check(struct htpasswd *h, const char *user, const char *password)
 		setting = h->dummy[0] != '\0' ? h->dummy : h->v[0].hash;
 	out = crypt_rn(password, setting, h->cd, sizeof(*h->cd));
 	match = out != NULL && equal_ct(out, setting);
-	if (match && known) {
-		memcpy(h->cache[h->next], d, DIGEST_LEN);
-		h->cached[h->next] = true;
-		h->next = (h->next + 1) % HTPASSWD_CACHE;
-	}
+	if (match && known)
+		htpasswd_remember(h, user, password);
 	return match & known;
 }

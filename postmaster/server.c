@@ -20,12 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/addr.h"
 #include "common/log.h"
+#include "postmaster/authpool.h"
 #include "postmaster/route.h"
 #include "postmaster/settle.h"
 
@@ -38,6 +41,10 @@ struct server {
 	struct server_config cfg;
 	struct queue *q;
 	struct htpasswd *auth;
+	unsigned auth_gen;		/* bumped when auth is replaced */
+	struct authpool *pool;		/* crypt(3) off the event loop */
+	int wake;			/* eventfd: a check is over */
+	int ep;				/* epoll of libmicrohttpd's and wake */
 	struct MHD_Daemon *mhd;
 	struct settle *settle;		/* what becomes of handed-out mail */
 	struct request *waiting;	/* suspended long polls */
@@ -45,10 +52,24 @@ struct server {
 	bool spool_down;		/* the last check of the spool failed */
 };
 
+/* Where a request's credentials stand. */
+enum auth_state {
+	AUTH_PASSED,		/* or not needed */
+	AUTH_PENDING,		/* suspended while a worker runs crypt(3) */
+	AUTH_REFUSED,
+	AUTH_BUSY		/* too many checks waiting: 503 */
+};
+
 struct request {
 	struct server *s;
 	struct MHD_Connection *conn;
 	struct route_match rm;
+	int route_status;		/* route_match()'s verdict */
+	bool head_done;			/* check_head() has run */
+	enum auth_state auth;
+	char *user, *pass;		/* while a check is pending */
+	struct htpasswd_job *job;
+	unsigned auth_gen;		/* the credentials job was made from */
 	char client[INET6_ADDRSTRLEN];
 	char *body;
 	size_t body_len;
@@ -152,11 +173,25 @@ waiting_remove(struct request *r)
 	r->prev = r->next = NULL;
 }
 
+/* Forgets the credentials a request brought. */
+static void
+credentials_clear(struct request *r)
+{
+	if (r->pass != NULL)
+		explicit_bzero(r->pass, strlen(r->pass));
+	free(r->pass);
+	free(r->user);
+	r->user = r->pass = NULL;
+	htpasswd_job_free(r->job);
+	r->job = NULL;
+}
+
 static void
 request_free(struct request *r)
 {
 	if (r == NULL)
 		return;
+	credentials_clear(r);
 	waiting_remove(r);
 	batch_free(r->batch);
 	free(r->body);
@@ -164,38 +199,109 @@ request_free(struct request *r)
 }
 
 static bool
-authorized(struct request *r)
+needs_auth(const struct request *r)
 {
-	char *user, *pass = NULL;
-	bool ok;
-
-	if (r->s->auth == NULL || r->rm.route == ROUTE_HEALTHZ)
-		return true;
-	user = MHD_basic_auth_get_username_password(r->conn, &pass);
-	/* Missing parts are checked as empty strings: every refusal costs
-	 * the same crypt(3) run. */
-	ok = htpasswd_check(r->s->auth, user != NULL ? user : "",
-	    pass != NULL ? pass : "");
-	MHD_free(user);
-	MHD_free(pass);
-	return ok;
+	/* Credentials first on known paths: a client without them learns
+	 * nothing about which ids are well-formed. */
+	return r->s->auth != NULL && r->rm.route != ROUTE_HEALTHZ &&
+	    (r->route_status == 0 || r->route_status == 400);
 }
 
-/* The checks that need no body: route, method, ids, credentials, query,
- * announced body size.  Returns MHD_YES with nothing queued to go on. */
+/* On a worker thread: the check is over, the request goes on.  The
+ * resumption does not wake an event loop waiting on libmicrohttpd's
+ * epoll descriptor by itself: the eventfd does. */
+static void
+auth_done(void *arg)
+{
+	struct request *r = arg;
+	uint64_t one = 1;
+
+	MHD_resume_connection(r->conn);
+	if (write(r->s->wake, &one, sizeof(one)) == -1) {
+		/* EAGAIN: the counter is full, so a wake-up is pending. */
+	}
+}
+
+/* Takes the request's credentials.  Remembered ones pass at once; others
+ * go to a worker while the connection is suspended (the event loop
+ * answers other requests meanwhile).  Missing parts are checked as empty
+ * strings: every refusal costs the same crypt(3) run. */
+static int
+auth_begin(struct request *r)
+{
+	struct server *s = r->s;
+	char *user, *pass = NULL;
+
+	r->auth = AUTH_PASSED;
+	if (!needs_auth(r))
+		return 0;
+	if (r->user == NULL) {
+		user = MHD_basic_auth_get_username_password(r->conn, &pass);
+		r->user = strdup(user != NULL ? user : "");
+		r->pass = strdup(pass != NULL ? pass : "");
+		if (pass != NULL)
+			explicit_bzero(pass, strlen(pass));
+		MHD_free(user);
+		MHD_free(pass);
+		if (r->user == NULL || r->pass == NULL)
+			return -1;
+	}
+	if (htpasswd_cached(s->auth, r->user, r->pass)) {
+		credentials_clear(r);
+		return 0;
+	}
+	htpasswd_job_free(r->job);
+	if ((r->job = htpasswd_job_new(s->auth, r->user, r->pass)) == NULL)
+		return -1;
+	r->auth_gen = s->auth_gen;
+	r->auth = AUTH_PENDING;
+	/* Suspended before the worker can resume it. */
+	MHD_suspend_connection(r->conn);
+	if (s->pool == NULL ||
+	    authpool_submit(s->pool, r->job, auth_done, r) == -1) {
+		r->auth = AUTH_BUSY;
+		MHD_resume_connection(r->conn);
+	}
+	return 0;
+}
+
+/* After a worker's check: its answer, or a new check when the
+ * credentials were reloaded meanwhile. */
+static int
+auth_end(struct request *r)
+{
+	struct server *s = r->s;
+
+	if (r->auth != AUTH_PENDING)
+		return 0;
+	if (r->auth_gen != s->auth_gen || s->auth == NULL)
+		return auth_begin(r);
+	if (htpasswd_job_passed(r->job)) {
+		htpasswd_remember(s->auth, r->user, r->pass);
+		r->auth = AUTH_PASSED;
+	} else
+		r->auth = AUTH_REFUSED;
+	credentials_clear(r);
+	return 0;
+}
+
+/* The checks that need no body, once the credentials are checked:
+ * route, method, ids, query, announced body size.  Returns MHD_YES with
+ * nothing queued to go on. */
 static enum MHD_Result
-check_head(struct request *r, const char *method, const char *url)
+check_head(struct request *r)
 {
 	const char *v, *len;
 	unsigned long wait = 0;
-	int status;
+	int status = r->route_status;
 
-	status = route_match(method, url, &r->rm);
-	/* Credentials first on known paths: a client without them learns
-	 * nothing about which ids are well-formed. */
-	if ((status == 0 || status == 400) && !authorized(r))
+	r->head_done = true;
+	if (r->auth == AUTH_REFUSED)
 		return reply_error(r, MHD_HTTP_UNAUTHORIZED,
 		    "authentication required");
+	if (r->auth == AUTH_BUSY)
+		return reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "too many credentials being checked; try again");
 	if (status != 0)
 		return reply_error(r, status, r->rm.error);
 	len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -534,6 +640,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct server *s = cls;
 	struct request *r = *ctx;
+	enum MHD_Result ret;
 
 	(void)version;
 	if (r == NULL) {
@@ -543,7 +650,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->conn = conn;
 		client_name(r);
 		*ctx = r;
-		return check_head(r, method, url);
+		r->route_status = route_match(method, url, &r->rm);
+		if (auth_begin(r) == -1)
+			return MHD_NO;
+		return r->auth == AUTH_PENDING ? MHD_YES : check_head(r);
+	}
+	if (!r->head_done) {
+		/* Resumed after a worker checked the credentials. */
+		if (auth_end(r) == -1)
+			return MHD_NO;
+		if (r->auth == AUTH_PENDING)
+			return MHD_YES;
+		ret = check_head(r);
+		if (ret != MHD_YES || r->answered)
+			return ret;
 	}
 	if (r->answered)
 		return MHD_YES;
@@ -599,6 +719,29 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http: %s", buf);
 }
 
+/* One descriptor for the caller to wait on: readable when libmicrohttpd
+ * has work or a credential check is over. */
+static int
+watch_both(struct server *s)
+{
+	const union MHD_DaemonInfo *di;
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((s->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (s->ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
+	ev.data.fd = di->epoll_fd;
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, di->epoll_fd, &ev) == -1)
+		return -1;
+	ev.data.fd = s->wake;
+	return epoll_ctl(s->ep, EPOLL_CTL_ADD, s->wake, &ev);
+}
+
 struct server *
 server_new(const struct server_config *cfg, struct queue *q, int fd,
     struct htpasswd *auth, char *err, size_t errlen)
@@ -613,7 +756,9 @@ server_new(const struct server_config *cfg, struct queue *q, int fd,
 	s->cfg = *cfg;
 	s->q = q;
 	s->auth = auth;
-	if ((s->settle = settle_new(q, err, errlen)) == NULL) {
+	s->wake = s->ep = -1;
+	if ((auth != NULL && (s->pool = authpool_new(err, errlen)) == NULL) ||
+	    (s->settle = settle_new(q, err, errlen)) == NULL) {
 		server_free(s);
 		return NULL;
 	}
@@ -631,6 +776,11 @@ server_new(const struct server_config *cfg, struct queue *q, int fd,
 		server_free(s);
 		return NULL;
 	}
+	if (watch_both(s) == -1) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
+		server_free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -644,9 +794,17 @@ server_free(struct server *s)
 		 * listening socket stays the caller's. */
 		if (!s->quiescing)
 			server_quiesce(s);
+		/* Every pending check ends (resuming its request) first. */
+		authpool_free(s->pool);
+		s->pool = NULL;
 		server_run(s);
 		MHD_stop_daemon(s->mhd);
 	}
+	authpool_free(s->pool);
+	if (s->ep != -1)
+		close(s->ep);
+	if (s->wake != -1)
+		close(s->wake);
 	settle_free(s->settle);
 	htpasswd_free(s->auth);
 	free(s);
@@ -657,15 +815,14 @@ server_set_auth(struct server *s, struct htpasswd *h)
 {
 	htpasswd_free(s->auth);
 	s->auth = h;
+	/* Checks under way were made from the old file: made again. */
+	s->auth_gen++;
 }
 
 int
 server_fd(const struct server *s)
 {
-	const union MHD_DaemonInfo *di;
-
-	di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	return di != NULL ? di->epoll_fd : -1;
+	return s->ep;
 }
 
 int
@@ -692,8 +849,11 @@ server_run(struct server *s)
 {
 	struct request *r, *next;
 	bool mail = queue_length(s->q) > 0;
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), n;
 
+	if (s->wake != -1 && read(s->wake, &n, sizeof(n)) == -1) {
+		/* EAGAIN: no check ended since the last run */
+	}
 	for (r = s->waiting; r != NULL; r = next) {
 		next = r->next;
 		if (!mail && !s->quiescing && r->deadline > now)
