@@ -93,9 +93,13 @@ class Server:
         raise AssertionError("log never had %d x %r:\n%s" % (count, text, self.log()))
 
 
-def start_postmaster(daemons, spool, *args, name="postmaster", user=None):
+def start_postmaster(daemons, spool, *args, name="postmaster", user=None,
+                     wrap=()):
+    """wrap: a command the server runs under (e.g. prlimit and its
+    arguments)."""
     port = free_port()
-    d = daemons([binary("postmaster"), "-s", spool, "-l", "127.0.0.1:%d" % port]
+    d = daemons(list(wrap) + [binary("postmaster"), "-s", spool,
+                              "-l", "127.0.0.1:%d" % port]
                 + list(args), name=name, user=user)
     wait_for_port(port, d.proc)
     return Server(d, port=port)

@@ -207,3 +207,29 @@ def test_invalid_spool_file_is_quarantined_logged_and_never_served(daemons, spoo
     assert "%s: status=quarantined, reason=\"rcpt_tos\"" % wrong in pm.log()
     assert get_json(pm.url + "/")[1] == []
     assert area(spool, ".quarantine") == sorted([bad, wrong])
+
+
+def test_sustained_drain_with_few_descriptors_serves_each_message_once(daemons, spool):
+    """With 64 descriptors, held messages (responses in flight and
+    deletions pending) are bounded: GET / serves fewer at a time rather
+    than running out of descriptors."""
+    ids = write_messages(spool, 3000, size=50)
+    pm = start_postmaster(daemons, spool, wrap=["prlimit", "--nofile=64:64", "--"])
+    c = http.client.HTTPConnection("127.0.0.1", pm.port, timeout=60)
+    got = []
+    while True:
+        c.request("GET", "/")
+        r = c.getresponse()
+        assert r.status == 200
+        batch = json.loads(r.read())
+        if not batch:
+            break
+        got += [m["id"] for m in batch]
+    c.close()
+    assert len(got) == len(set(got)) == len(ids)
+    assert sorted(got) == ids
+    wait_until(lambda: spool_messages(spool) == [], what="served files deleted")
+    assert area(spool, ".leased") == [] and area(spool, ".quarantine") == []
+    log = pm.log()
+    assert "Too many open files" not in log and "spool:" not in log
+    assert log.count("status=served") == len(ids)
