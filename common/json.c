@@ -478,22 +478,6 @@ unescape_one(const unsigned char *p, const unsigned char *end, char *out,
 }
 
 size_t
-json_str_len(const struct json_str *j)
-{
-	const unsigned char *p = j->start, *q;
-	size_t len = 0, k;
-
-	if (!j->escaped)
-		return (size_t)(j->stop - j->start);
-	while ((q = memchr(p, '\\', (size_t)(j->stop - p))) != NULL) {
-		len += (size_t)(q - p);
-		p = q + unescape_one(q, j->stop, NULL, &k);
-		len += k;
-	}
-	return len + (size_t)(j->stop - p);
-}
-
-size_t
 json_str_unescape(const struct json_str *j, char *out)
 {
 	const unsigned char *p = j->start, *q;

@@ -51,9 +51,6 @@ bool json_scan_number(struct json_scan *s, double *value);
  */
 bool json_scan_value(struct json_scan *s, char *type);
 
-/* Length the contents of a scanned string have once unescaped (at most
- * stop - start). */
-size_t json_str_len(const struct json_str *j);
 /* Writes the unescaped contents of a scanned string into out, which has
  * room for stop - start + 1 octets, NUL-terminated; returns their length
  * (a "\u0000" escape is a NUL octet inside it). */

@@ -1,8 +1,9 @@
 /*
- * message.c - encoding and decoding of spool files (see message.h).
- * cJSON builds and parses the small fields; the raw message, which may be
- * tens of megabytes, is escaped or base64-encoded in chunks so that it
- * never has to be in memory twice.
+ * message.c - the spool object: the rule that says what a message is, the
+ * decoder that walks it (see the block above message_check()), and the
+ * encoder.  JSON itself is json.c's; the raw message, which may be tens
+ * of megabytes, is escaped or base64-encoded in chunks so that it never
+ * has to be in memory twice.
  */
 #include "common/message.h"
 

@@ -9,7 +9,8 @@
  *
  * "data" holds the raw message when its bytes are valid UTF-8 without NUL;
  * otherwise "data_base64" holds it (RFC 4648 base64).  Either way the raw
- * bytes round-trip exactly.  "data"/"data_base64" is written last so that
+ * bytes round-trip exactly.  Text fields are written as UTF-8: an octet of
+ * a field that is not is written as U+FFFD.  "data"/"data_base64" is written last so that
  * a large message can be streamed.
  *
  * Nothing here logs, prints or exits.
@@ -45,23 +46,26 @@ struct message {
 /* Frees every field and zeroes m.  Accepts a zeroed message. */
 void message_clear(struct message *m);
 
-/* Parses and validates a spool object.  Required: mail_from (string),
- * rcpt_tos (non-empty array of strings), exactly one of data / data_base64
- * (string; base64 must decode cleanly).  Optional fields must have the
- * right type when present; id, when present, must be a valid spool id.
- * Fills m (caller clears it); -1 with a reason in err on failure. */
-int message_decode(const char *json, size_t len, struct message *m,
-    char *err, size_t errlen);
-
-/* Checks, without decoding, that json is a spool object that
- * message_decode() accepts and that can be served byte for byte as a JSON
- * value of its own (RFC 8259): nothing after the object, no raw control
- * characters, no duplicate member of the spool format.  Fills id with the
- * object's "id" ("" when absent).  0, or -1 with message_decode()'s reason
- * in err (or one of its own when only the stricter rules refuse it).
- * Several times faster than message_decode() on large messages. */
+/*
+ * The rule (one walk, so the two functions cannot disagree): json is a
+ * spool object when it is one JSON object (RFC 8259) in UTF-8 with
+ * nothing after it; mail_from (string), rcpt_tos (non-empty array of
+ * strings) and exactly one of data / data_base64 (string; base64 must be
+ * strict RFC 4648) are present; optional fields have their types; no
+ * member of the format appears twice or under an escaped name; nesting
+ * is at most JSON_DEPTH_MAX deep; id, when present, is a spool id; and
+ * id, mail_from, rcpt_tos, timestamp, client and last_error hold no NUL.
+ * Such a text can be served byte for byte as a JSON value of its own.
+ *
+ * message_check() applies the rule without copying anything and fills id
+ * ("" when the object has none); message_decode() applies it and fills m
+ * (caller clears it), data, subject and body with their lengths (a NUL
+ * in them is kept).  Both return 0, or -1 with the reason in err.
+ */
 int message_check(const char *json, size_t len, char id[33], char *err,
     size_t errlen);
+int message_decode(const char *json, size_t len, struct message *m,
+    char *err, size_t errlen);
 
 /* Called by message_write_json to emit bytes; returns 0 or -1. */
 typedef int (*message_sink)(void *arg, const void *buf, size_t len);
