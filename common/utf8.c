@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 void
 utf8_check_init(struct utf8_check *c)
@@ -55,6 +58,20 @@ utf8_ascii_span(const void *buf, size_t len)
 	uint64_t v;
 	size_t i = 0;
 
+#if defined(__SSE2__)
+	/* Thirty-two octets at a time: the sign bits are the high bits, and
+	 * a comparison with zero finds the NULs. */
+	while (len - i >= 32) {
+		const __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16));
+		const __m128i z = _mm_setzero_si128();
+
+		if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b),
+		    _mm_or_si128(_mm_cmpeq_epi8(a, z), _mm_cmpeq_epi8(b, z)))) != 0)
+			break;
+		i += 32;
+	}
+#endif
 	/* Eight octets at a time: none has its high bit set and none is
 	 * zero ((v - 1) & ~v sets the high bit of some octet exactly when
 	 * one is zero). */
