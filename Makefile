@@ -66,13 +66,17 @@ UNITS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPERS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 
 .PHONY: all tests check run bench fuzz install clean deps
-all: deps-build $(BINS)
-
-deps-build:
-	@$(PKG_CONFIG) --exists $(PKGS_ALL) || { \
-	  echo "missing libraries: run 'tools/deps.sh build' (as root it installs them)"; \
-	  tools/deps.sh build; }
-.PHONY: deps-build
+# The compiler flags come from pkg-config when the Makefile is read: when
+# a library (or pkg-config itself) is missing, tools/deps.sh installs it
+# (as root) or names it, and a new make reads the flags again.
+ifneq ($(DEPS_DONE)$(shell $(PKG_CONFIG) --exists $(PKGS_ALL) 2>/dev/null && echo yes),)
+all: $(BINS)
+else
+all:
+	@echo "missing libraries: running 'tools/deps.sh build' (as root it installs them)"
+	@tools/deps.sh build
+	@$(MAKE) --no-print-directory all DEPS_DONE=1
+endif
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
