@@ -648,6 +648,7 @@ class Bench:
                     deep * 200 // 1000000))
         say()
         self.bench_wrk()
+        self.bench_auth()
 
     def _start_http_ceiling(self, size):
         """Starts `benchtool serve` with a JSON array of 50 spool files of a
@@ -722,6 +723,88 @@ class Bench:
             "(PostMaster/original %s)" % ratio(pmr, org))
         self.say.table(["server", "requests/s", "p99"], rows)
         self.wrk_summary = (pmr, org)
+
+    def _auth_latency(self, port, n, attackers):
+        """ms p50/p99 of n requests by the authorised client (GET /metrics,
+        keep-alive) while `attackers` clients send wrong passwords."""
+        import base64
+        import http.client
+        import threading
+
+        def hdr(user, pw):
+            return {"Authorization": "Basic " + base64.b64encode(
+                ("%s:%s" % (user, pw)).encode()).decode()}
+
+        stop = threading.Event()
+        refused = [0]
+
+        def attack(i):
+            while not stop.is_set():
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                c.request("GET", "/metrics", headers=hdr("alice", "guess%d" % i))
+                r = c.getresponse()
+                r.read()
+                refused[0] += r.status == 401
+                c.close()
+
+        threads = [threading.Thread(target=attack, args=(i,))
+                   for i in range(attackers)]
+        for t in threads:
+            t.start()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        ms = []
+        try:
+            time.sleep(0.5 if attackers else 0)
+            for _ in range(n):
+                t0 = time.perf_counter()
+                c.request("GET", "/metrics", headers=hdr("alice", "right"))
+                r = c.getresponse()
+                r.read()
+                ms.append((time.perf_counter() - t0) * 1000)
+                assert r.status == 200, r.status
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+            c.close()
+        ms.sort()
+        return (ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+                refused[0])
+
+    def bench_auth(self):
+        """An authorised client's latency while others send wrong
+        passwords (bcrypt cost 10), all from one address as behind nginx."""
+        say = self.say
+        pm = self.binary("postmaster")
+        if pm is None:
+            say("PostMaster auth: n/a (not built)")
+            return
+        work = self.folder("pm-auth")
+        path = os.path.join(work, "htpasswd")
+        run(["htpasswd", "-c", "-b", "-B", "-C", "10", path, "alice",
+             "right"], 30)
+        spool = os.path.join(work, "messages")
+        os.makedirs(spool)
+        port = free_port()
+        d = Daemon("postmaster", [
+            pm, "-l", "127.0.0.1:%d" % port, "-s", spool, "--htpasswd", path,
+            "--log-file", os.path.join(self.work, "postmaster-auth.log")],
+            os.path.join(self.work, "postmaster-auth.err"))
+        rows = []
+        try:
+            wait_for_port(port, d.proc, timeout=30)
+            n = 200 if self.quick else 500
+            for attackers in (0, 16):
+                p50, p99, refused = self._auth_latency(port, n, attackers)
+                rows.append(["%d wrong-password clients" % attackers,
+                             "%.1f" % p50, "%.1f" % p99, str(refused)])
+        finally:
+            d.stop()
+        say("PostMaster basic auth (bcrypt cost 10): the authorised client's "
+            "GET /metrics, one keep-alive connection")
+        self.say.table(["while", "ms p50", "ms p99", "401s sent"], rows)
+        self.auth_summary = rows
+        say()
 
     # --- issue 4: PostMan ---
 
@@ -965,7 +1048,8 @@ def main():
     b.say()
     b.machine()
     parts = {"smtp": b.bench_smtp, "memory": b.bench_memory,
-             "drain": b.bench_drain, "postman": b.bench_postman}
+             "drain": b.bench_drain, "postman": b.bench_postman,
+             "auth": b.bench_auth}
     failed = []
     for name in args.only.split(","):
         try:
