@@ -131,6 +131,40 @@ a_file_on_disk_loads(void **state)
 	htpasswd_free(NULL);
 }
 
+static void
+a_job_checks_off_the_file_and_only_a_pass_is_remembered(void **state)
+{
+	struct htpasswd_job *j;
+	struct htpasswd *h;
+	void *data = NULL;
+	int size = 0;
+	char err[256];
+
+	(void)state;
+	h = parse(ALICE "\n" BOB "\n", err, sizeof(err));
+	assert_non_null(h);
+	assert_false(htpasswd_cached(h, "alice", "secret"));
+	/* The job holds what it needs: the file may go meanwhile. */
+	j = htpasswd_job_new(h, "alice", "secret");
+	assert_non_null(j);
+	assert_true(htpasswd_job_run(j, &data, &size));
+	assert_true(htpasswd_job_passed(j));
+	htpasswd_job_free(j);
+	assert_false(htpasswd_cached(h, "alice", "secret"));
+	htpasswd_remember(h, "alice", "secret");
+	assert_true(htpasswd_cached(h, "alice", "secret"));
+	assert_false(htpasswd_cached(h, "alice", "secre"));
+	assert_false(htpasswd_cached(h, "bob", "secret"));
+	j = htpasswd_job_new(h, "alice", "wrong");
+	assert_false(htpasswd_job_run(j, &data, &size));
+	htpasswd_job_free(j);
+	j = htpasswd_job_new(h, "mallory", "secret");	/* unknown user */
+	assert_false(htpasswd_job_run(j, &data, &size));
+	htpasswd_job_free(j);
+	free(data);
+	htpasswd_free(h);
+}
+
 int
 main(void)
 {
@@ -138,6 +172,7 @@ main(void)
 		cmocka_unit_test(bcrypt_and_sha512_entries_check_their_password),
 		cmocka_unit_test(wrong_password_unknown_user_and_swapped_pairs_fail),
 		cmocka_unit_test(an_empty_file_lets_nobody_in),
+		cmocka_unit_test(a_job_checks_off_the_file_and_only_a_pass_is_remembered),
 		cmocka_unit_test(weak_or_malformed_lines_are_refused_with_their_line_number),
 		cmocka_unit_test(a_missing_file_names_the_file),
 		cmocka_unit_test(a_file_on_disk_loads),
