@@ -298,6 +298,7 @@ struct walk {
 	struct json_scan s;
 	struct message *m;	/* NULL: check only */
 	char *id;		/* the id seen, "" until then */
+	unsigned seen;		/* the members seen so far, as 1 << K_... */
 	char *err;
 	size_t errlen;
 };
@@ -459,6 +460,9 @@ data_member(struct walk *w, int key)
 
 	if (!json_scan_string(&w->s, &j))
 		return refuse_key(w, "\"%s\" is not a string", keys[key]);
+	if (w->seen & 1U << (key == K_DATA ? K_DATA_BASE64 : K_DATA))
+		return refuse(w, "exactly one of \"data\" and \"data_base64\" "
+		    "is required");
 	if (key == K_DATA) {
 		if (m != NULL) {
 			if ((m->data = (unsigned char *)str_copy(&j, &len)) == NULL)
@@ -596,7 +600,7 @@ walk_object(struct walk *w)
 {
 	struct json_scan *s = &w->s;
 	struct json_str name;
-	unsigned seen = 0;
+	unsigned *seen = &w->seen;
 	int key;
 
 	json_scan_ws(s);
@@ -625,15 +629,15 @@ walk_object(struct walk *w)
 					return refuse_key(w, "the name of \"%s\" is escaped",
 					    keys[key]);
 			}
-			if (key != K_OTHER && (seen & 1U << key))
+			if (key != K_OTHER && (*seen & 1U << key))
 				return refuse_key(w, "\"%s\" appears twice", keys[key]);
-			seen |= 1U << key;
 			json_scan_ws(s);
 			if (!json_scan_char(s, ':'))
 				return refuse(w, "not valid JSON");
 			json_scan_ws(s);
 			if (member(w, key) == -1)
 				return -1;
+			*seen |= 1U << key;
 			json_scan_ws(s);
 			if (json_scan_char(s, '}'))
 				break;
@@ -645,11 +649,11 @@ walk_object(struct walk *w)
 	json_scan_ws(s);
 	if (s->p != s->end)
 		return refuse(w, "bytes follow the object");
-	if (!(seen & 1U << K_MAIL_FROM))
+	if (!(*seen & 1U << K_MAIL_FROM))
 		return refuse(w, "\"mail_from\" is missing or not a string");
-	if (!(seen & 1U << K_RCPT_TOS))
+	if (!(*seen & 1U << K_RCPT_TOS))
 		return refuse(w, "\"rcpt_tos\" is missing or not a non-empty array");
-	if (!(seen & 1U << K_DATA) == !(seen & 1U << K_DATA_BASE64))
+	if (!(*seen & 1U << K_DATA) == !(*seen & 1U << K_DATA_BASE64))
 		return refuse(w, "exactly one of \"data\" and \"data_base64\" "
 		    "is required");
 	return 0;
@@ -667,6 +671,7 @@ walk(const char *json, size_t len, struct message *m, char id[33],
 	json_scan_init(&w.s, json, len);
 	w.m = m;
 	w.id = id;
+	w.seen = 0;
 	w.err = err;
 	w.errlen = errlen;
 	/* RFC 8259 section 8.1: a JSON text is UTF-8. */
