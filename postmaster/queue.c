@@ -660,8 +660,17 @@ queue_fail(struct queue *q, const char *lease, const char *id,
 		goto fail;
 	}
 	if (message_decode(data, len, &m, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s: %s", name, why);
-		goto fail;
+		/* It cannot be written back with the failure recorded, nor
+		 * served again: it fails alone, into quarantine. */
+		char both[1024];
+
+		snprintf(both, sizeof(both), "%s (reported: %s)", why, reason);
+		quarantine(q, id, held, both);
+		res->outcome = FAIL_QUARANTINED;
+		res->attempts = m.attempts;
+		res->retry_at = 0;
+		rc = 0;
+		goto out;
 	}
 	if (m.id[0] == '\0')
 		memcpy(m.id, id, sizeof(m.id));

@@ -55,7 +55,10 @@ struct batch {
 	struct strbuf json;	/* the response body; may be taken */
 };
 
-enum fail_outcome { FAIL_DEFERRED, FAIL_BOUNCED };
+/* FAIL_QUARANTINED: the leased file turned out not to be a message (it
+ * changed after it was served, or the client applies a rule this
+ * PostMaster does not): moved to .quarantine/ and noted there. */
+enum fail_outcome { FAIL_DEFERRED, FAIL_BOUNCED, FAIL_QUARANTINED };
 
 struct fail_result {
 	enum fail_outcome outcome;

@@ -532,7 +532,8 @@ do_fail(struct request *r)
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "id", r->rm.id);
 	cJSON_AddStringToObject(o, "status",
-	    res.outcome == FAIL_DEFERRED ? "deferred" : "bounced");
+	    res.outcome == FAIL_DEFERRED ? "deferred" :
+	    res.outcome == FAIL_BOUNCED ? "bounced" : "quarantined");
 	cJSON_AddNumberToObject(o, "attempts", (double)res.attempts);
 	ret = reply_json(r, MHD_HTTP_OK, o);
 	return ret;

@@ -268,6 +268,8 @@ settle_fail(struct settle *st, const char *lease, const char *id,
 		return -1;
 	}
 	st->n.failed++;
+	if (res->outcome == FAIL_QUARANTINED)
+		return 0;	/* the quarantine was noted as it happened */
 	ev.attempts = res->attempts;
 	if (res->outcome == FAIL_DEFERRED) {
 		ev.status = SETTLE_DEFERRED;

@@ -2,6 +2,7 @@
  * The queue on a real spool in a temporary folder: claiming, quarantine,
  * failures with back-off and dead letters, release, expiry.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +70,24 @@ path_exists(struct fixture *f, const char *sub)
 
 	snprintf(p, sizeof(p), "%s/%s", f->dir, sub);
 	return stat(p, &st) == 0;
+}
+
+/* Entries in a sub-folder of the spool, "." and ".." aside. */
+static int
+count(struct fixture *f, const char *sub)
+{
+	char p[256];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "%s/%s", f->dir, sub);
+	if ((d = opendir(p)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 static int
@@ -253,6 +272,36 @@ permanent_failure_goes_dead_at_once(void **state)
 	free(data);
 }
 
+/* A leased file that is no longer a message when its failure is reported
+ * cannot be written back: it fails alone, into quarantine, and the report
+ * succeeds (the client goes on with the rest of its batch). */
+static void
+failure_of_a_file_that_is_not_a_message_quarantines_it(void **state)
+{
+	struct fixture *f = *state;
+	char lease[SPOOL_LEASE_LEN + 1], err[256], path[256];
+	struct fail_result res;
+	struct batch *b;
+	FILE *fp;
+
+	put_message(f, ID1);
+	open_queue(f);
+	spool_lease_new(lease, time(NULL) + 300);
+	b = queue_claim(f->q, 1, 0, lease, "", "", err, sizeof(err));
+	assert_int_equal(b->n, 1);
+	batch_free(b);
+	snprintf(path, sizeof(path), "%s/.leased/%s.%s", f->dir, ID1, lease);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("{\"mail_from\":\"a\\u0000\",\"rcpt_tos\":[\"b\"],\"data\":\"\"}", fp);
+	fclose(fp);
+	assert_int_equal(queue_fail(f->q, lease, ID1, true, "not a spool message",
+	    time(NULL), &res, err, sizeof(err)), 0);
+	assert_int_equal(res.outcome, FAIL_QUARANTINED);
+	assert_int_equal(count(f, ".quarantine"), 1);
+	assert_int_equal(count(f, ".leased"), 0);
+	assert_int_equal(count(f, ".dead"), 0);
+}
+
 static void
 expired_leases_return_when_the_queue_opens(void **state)
 {
@@ -282,6 +331,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(claim_stops_at_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(failures_defer_with_attempts_then_go_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(permanent_failure_goes_dead_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(failure_of_a_file_that_is_not_a_message_quarantines_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(expired_leases_return_when_the_queue_opens, setup, teardown),
 	};
 
