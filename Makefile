@@ -103,6 +103,9 @@ $(BUILD)/tests/test_postmaster_%: tests/unit/test_postmaster_%.c $(call nomain,$
 $(BUILD)/tests/test_postman_%: tests/unit/test_postman_%.c $(call nomain,$(POSTMAN_OBJ)) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(inputs) $(call libs,cmocka $(PKGS_POSTMAN))
+# The liveness fuzz target's replay drives PostMaster's queue and
+# PostMan's lease parser together (no name of theirs clashes).
+$(BUILD)/tests/test_postmaster_liveness_fuzz: $(call obj,postman/lease.c postman/delivery.c)
 # Small programs the integration tests drive (a recording sendmail, ...).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

@@ -16,7 +16,7 @@
 set -u
 BUILD=${BUILD:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"smtp message scrub mime lease"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"smtp message scrub mime lease liveness"}
 mode=${1:-fuzz}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 70
@@ -39,10 +39,12 @@ CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DVERSION=\"fuzz\" -fno-omit-frame-pointer
 
 # The code under test, instrumented for coverage and sanitizers.
 objs=""
-for src in common/*.c postoffice/smtp.c postoffice/scrub.c postoffice/mime.c postman/lease.c postman/delivery.c; do
+for src in common/*.c postoffice/smtp.c postoffice/scrub.c postoffice/mime.c \
+    postman/lease.c postman/delivery.c postmaster/queue.c postmaster/settle.c \
+    postmaster/idindex.c postmaster/reaper.c; do
 	[ -f "$src" ] || continue
 	o=$out/obj/$(echo "$src" | tr / _ | sed 's/\.c$/.o/')
-	if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common postoffice postman -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
+	if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find common postoffice postman postmaster -name '*.h' -newer "$o" 2>/dev/null | head -1)" ]; then
 		# shellcheck disable=SC2086
 		$CLANG $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$o" "$src" || exit 1
 	fi
@@ -56,6 +58,10 @@ needs() {
 	scrub) echo "$out/obj/postoffice_scrub.o" ;;
 	mime) echo "$out/obj/postoffice_mime.o" ;;
 	lease) echo "$out/obj/postman_lease.o $out/obj/postman_delivery.o" ;;
+	# PostMaster's queue and PostMan's lease parser in one process.
+	liveness) echo "$out/obj/postmaster_queue.o $out/obj/postmaster_settle.o" \
+	    "$out/obj/postmaster_idindex.o $out/obj/postmaster_reaper.o" \
+	    "$out/obj/postman_lease.o $out/obj/postman_delivery.o" ;;
 	esac
 }
 
