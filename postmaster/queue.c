@@ -392,6 +392,17 @@ take_next(struct queue *q, struct batch *b, char id[SPOOL_ID_LEN + 1],
 				    "a symbolic link" : "not a regular file");
 				continue;
 			}
+			/* A file this process may not read fails alone: it
+			 * would otherwise head every batch for ever.  (A spool
+			 * whose files all have the wrong owner is quarantined
+			 * whole, loudly, and nothing is lost: `postmaster queue
+			 * requeue` puts the files back once it is mended.) */
+			if (errno == EACCES || errno == EPERM) {
+				quarantine(q, id, NULL, errno == EACCES ?
+				    "cannot be read: Permission denied" :
+				    "cannot be read: Operation not permitted");
+				continue;
+			}
 			saved = errno;
 			index_add(q, id);
 			/* Out of descriptors: a batch that has messages is
