@@ -9,6 +9,7 @@ program the factory starts, and every PostMan run_postman and start_postman
 start (postman_fakes.py), runs under valgrind memcheck, and its report must
 show no error and no definitely lost block."""
 
+import atexit
 import os
 import shutil
 import signal
@@ -87,6 +88,41 @@ def as_user(user):
     return dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
 
 
+# Copies of the clone's files that a program run as another user needs
+# (see reachable), made once per test session.
+_reach_dir = None
+
+
+def _reachable_copy(path):
+    global _reach_dir
+    if _reach_dir is None:
+        _reach_dir = tempfile.mkdtemp(prefix="postoffice-programs.")
+        os.chmod(_reach_dir, 0o755)
+        atexit.register(shutil.rmtree, _reach_dir, True)
+    copy = os.path.join(_reach_dir, os.path.relpath(path, TOP))
+    if not os.path.exists(copy):
+        os.makedirs(os.path.dirname(copy), mode=0o755, exist_ok=True)
+        shutil.copy2(path, copy)
+    return copy
+
+
+def reachable(argv, user):
+    """argv for a program run as user: every file of the clone in it (a
+    built program, valgrind's --suppressions=FILE) replaced by a copy in a
+    folder anyone can reach, since the clone may be where only its owner
+    can go (root's clone lands in /root, mode 700).  The test tree
+    (mktemp -d) is the test's own to open.  argv as it is for user None."""
+    if user is None:
+        return argv
+    out = []
+    for a in argv:
+        head, sep, path = a.rpartition("=") if a.startswith("--") else ("", "", a)
+        if path.startswith(TOP + os.sep) and os.path.isfile(path):
+            a = head + sep + _reachable_copy(path)
+        out.append(a)
+    return out
+
+
 def valgrind_log_for(logpath, user=None):
     """Makes logpath a file valgrind can write as user: created in
     advance and handed over, so that its folder need not be writable."""
@@ -123,6 +159,7 @@ def run_program(argv, timeout=30, env=None, user=None, **kw):
         valgrind_log_for(vglog, user)
         argv = valgrind_argv(argv, vglog)
         e.setdefault("G_SLICE", "always-malloc")
+    argv = reachable(argv, user)
     if "stdout" not in kw and "stderr" not in kw:
         kw["capture_output"] = True
     try:
@@ -156,7 +193,7 @@ class Program:
             valgrind_log_for(self.vglog, user)
             argv = valgrind_argv(argv, self.vglog)
             e.setdefault("G_SLICE", "always-malloc")
-        self.argv = argv
+        self.argv = argv = reachable(argv, user)
         self.proc = subprocess.Popen(argv, env=e, **as_user(user), **kw)
 
     def communicate(self, timeout=60):
@@ -263,6 +300,7 @@ class Daemon:
             valgrind_log_for(self.vglog, user)
             argv = valgrind_argv(argv, self.vglog)
             e.setdefault("G_SLICE", "always-malloc")
+        argv = reachable(argv, user)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log,
                                      env=e, cwd=cwd, **as_user(user))

@@ -16,7 +16,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import (SANITIZER_MARKS, SLOWDOWN, VALGRIND, binary,
+from conftest import (SANITIZER_MARKS, SLOWDOWN, VALGRIND, binary, reachable,
                       sanitizer_env, valgrind_argv, valgrind_report)
 
 EMPTY_LEASE = {"lease": None, "expires": None, "messages": []}
@@ -271,6 +271,7 @@ def run_postman(args, tree, sendmail_dir=None, env=None, timeout=60, user=None,
     argv = list(wrapper) + argv
     extra = {}
     if user is not None:
+        argv = reachable(argv, user)
         extra = dict(user=user, group=user, extra_groups=[])
     p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                        env=e, timeout=timeout * SLOWDOWN, **extra)
