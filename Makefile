@@ -120,12 +120,12 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(COMMON_OBJ)
 tests: all $(UNITS) $(HELPERS)
 
 check:
-	@tools/deps.sh build test
+	@tools/deps.sh test
 	@$(MAKE) --no-print-directory tests
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 run:
-	@tools/deps.sh build test
+	@tools/deps.sh run
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tools/run.sh
 

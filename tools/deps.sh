@@ -3,30 +3,37 @@
 # installed.  As root it installs what is missing with apt-get; otherwise it
 # names exactly what is missing and fails.
 #
-# Groups: build (compile the daemons), test (make check), bench (make bench),
-# fuzz (make fuzz), e2e (the end-to-end test: the real nullmailer, nginx and
-# msmtp a deployment uses; nullmailer excludes postfix, which is therefore
-# never installed - see tools/postfix-tools.sh).
+# Groups: build (compile the daemons: a plain make), run (make run: build,
+# and what tools/run.sh and the first mail README shows need: curl, swaks),
+# test (make check: run, and the test tools), bench (make bench), fuzz (make
+# fuzz), e2e (the end-to-end test: the real nullmailer, nginx and msmtp a
+# deployment uses; nullmailer excludes postfix, which is therefore never
+# installed - see tools/postfix-tools.sh), fresh (make fresh-check, on the
+# host: debootstrap makes the fresh root).
 set -eu
 
 pkgs_build="gcc make pkg-config libevent-dev libgmime-3.0-dev libcjson-dev
  libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libesmtp-dev libsystemd-dev
  libcrypt-dev libglib2.0-dev"
-pkgs_test="$pkgs_build libcmocka-dev python3 python3-pytest swaks curl
+pkgs_run="$pkgs_build curl swaks"
+pkgs_test="$pkgs_run libcmocka-dev python3 python3-pytest python3-aiosmtpd
  apache2-utils ca-certificates openssl systemd man-db groff-base valgrind
- python3-aiosmtpd"
+ procps"
 pkgs_bench="$pkgs_test python3-falcon gunicorn wrk"
 pkgs_fuzz="$pkgs_build clang libfuzzer-14-dev libclang-rt-14-dev"
 pkgs_e2e="nullmailer nginx msmtp openssl apache2-utils util-linux"
+pkgs_fresh="debootstrap git util-linux coreutils"
 
 want=""
 for g in "$@"; do
 	case "$g" in
 	build) want="$want $pkgs_build" ;;
+	run) want="$want $pkgs_run" ;;
 	test) want="$want $pkgs_test" ;;
 	bench) want="$want $pkgs_bench" ;;
 	fuzz) want="$want $pkgs_fuzz" ;;
 	e2e) want="$want $pkgs_e2e" ;;
+	fresh) want="$want $pkgs_fresh" ;;
 	*) echo "deps.sh: unknown group '$g'" >&2; exit 64 ;;
 	esac
 done
