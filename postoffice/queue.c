@@ -34,8 +34,7 @@ queue_msg_new(struct spool *sp, bool scrub, char *err, size_t errlen)
 	if ((qm = calloc(1, sizeof(*qm))) == NULL)
 		goto fail;
 	qm->sp = sp;
-	/* The id is made now, not at the final dot, so that the scrubber
-	 * can already write it into a rewritten Message-ID. */
+	/* The id is made when DATA begins, so ids are ordered by it. */
 	spool_id_new(qm->id);
 	scrub_init(&qm->scrub, !scrub);
 	utf8_check_init(&qm->utf8);
@@ -75,12 +74,11 @@ queue_msg_id(const struct queue_msg *qm)
 }
 
 int
-queue_msg_rewrite_ids(struct queue_msg *qm, const char *helo,
-    const char *domain)
+queue_msg_rewrite_ids(struct queue_msg *qm, const struct scrub_names *names)
 {
 	if (qm->scrub.passthrough)
 		return 0;
-	return scrub_set_msgid(&qm->scrub, helo, domain, qm->id);
+	return scrub_set_ids(&qm->scrub, names);
 }
 
 int

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "common/spool.h"
+#include "postoffice/scrub.h"
 #include "postoffice/smtp.h"
 
 struct queue_msg;
@@ -26,13 +27,12 @@ void queue_msg_free(struct queue_msg *qm);
 /* The message's spool id, made when the message was started (so ids are
  * ordered by the start of DATA). */
 const char *queue_msg_id(const struct queue_msg *qm);
-/* Rewrites Message-IDs made up by the client (see scrub_set_msgid()):
- * one whose id-right is helo becomes <ID@domain>, ID being the spool id;
- * without a domain it is removed.  Call before the first write; does
- * nothing when the message is not scrubbed.  0, or -1 when helo or domain
- * cannot be used (then identifiers are left alone). */
-int queue_msg_rewrite_ids(struct queue_msg *qm, const char *helo,
-    const char *domain);
+/* Rewrites the identifiers that name the backend (see scrub_set_ids()).
+ * Call before the first write; does nothing when the message is not
+ * scrubbed.  0, or -1 when a name cannot be used (then identifiers are
+ * left alone). */
+int queue_msg_rewrite_ids(struct queue_msg *qm,
+    const struct scrub_names *names);
 
 /* Appends message data (already dot-unstuffed).  0, or -1 with errno. */
 int queue_msg_write(struct queue_msg *qm, const void *buf, size_t len);

@@ -21,7 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
+#include <systemd/sd-id128.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "postoffice/queue.h"
@@ -268,12 +271,37 @@ cb_reply(void *arg, const char *buf, size_t len)
 		    c->client);
 }
 
+/* The digest key of rewritten identifiers (scrub.h): this machine's id
+ * hashed for PostOffice (sd_id128_get_machine_app_specific(3)), so that
+ * it is the same at every start and says nothing of the machine id.
+ * Without a machine id (a bare container), a random key for this run. */
+#define MSGID_APP_ID SD_ID128_MAKE(ea,c4,0d,da,8b,39,49,61,85,90,1c,d3,65,65,08,38)
+
+static const char *
+msgid_key(void)
+{
+	static char key[SD_ID128_STRING_MAX];
+	sd_id128_t id;
+
+	if (key[0] != '\0')
+		return key;
+	if (sd_id128_get_machine_app_specific(MSGID_APP_ID, &id) < 0) {
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+			return NULL;
+		log_warn("no machine id: rewritten identifiers are digested "
+		    "with a key that changes at every start");
+	}
+	sd_id128_to_string(id, key);
+	return key;
+}
+
 static int
 cb_data_begin(void *arg, const struct smtp_envelope *env)
 {
 	struct conn *c = arg;
-	const char *domain, *at;
-	char err[256];
+	struct scrub_names names;
+	const char *at;
+	char err[256], host[256];
 
 	c->msg = queue_msg_new(c->srv->sp, !c->srv->cfg.keep_trace_headers,
 	    err, sizeof(err));
@@ -281,15 +309,23 @@ cb_data_begin(void *arg, const struct smtp_envelope *env)
 		log_err("queue file for %s: %s", c->client, err);
 		return -1;
 	}
-	/* A Message-ID made up by the client's mailer names the client in
-	 * its id-right; it gets one in the sender's domain (scrub.h). */
-	domain = c->srv->cfg.msgid_domain;
-	if (domain == NULL && (at = strrchr(env->mail_from, '@')) != NULL)
-		domain = at + 1;
-	if (queue_msg_rewrite_ids(c->msg, smtp_session_helo(c->sess),
-	    domain) == -1)
-		log_warn("%s: Message-ID left as it is: HELO name or domain "
-		    "unusable, client=%s", queue_msg_id(c->msg), c->client);
+	/* Identifiers made up by the client's mailer name the backend in
+	 * their id-right; they get one in a public domain (scrub.h). */
+	at = strrchr(env->mail_from, '@');
+	if (gethostname(host, sizeof(host)) == -1)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	names = (struct scrub_names){
+		.helo = smtp_session_helo(c->sess),
+		.host = host,
+		.sender = at ? at + 1 : NULL,
+		.domain = c->srv->cfg.msgid_domain,
+		.key = msgid_key(),
+	};
+	if (queue_msg_rewrite_ids(c->msg, &names) == -1)
+		log_warn("%s: identifiers left as they are: HELO name, host "
+		    "name or domain unusable, client=%s", queue_msg_id(c->msg),
+		    c->client);
 	c->write_failed_logged = false;
 	c->budget = c->srv->cfg.timeout;
 	clock_gettime(CLOCK_MONOTONIC, &c->last);
@@ -696,6 +732,8 @@ server_listen(struct server *srv, const struct sockaddr *sa, socklen_t salen,
     char *err, size_t errlen)
 {
 	struct listener *l;
+	struct sockaddr_storage bound;
+	socklen_t bound_len;
 	char host[64];
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 	    LEV_OPT_CLOSE_ON_EXEC;
@@ -723,6 +761,15 @@ server_listen(struct server *srv, const struct sockaddr *sa, socklen_t salen,
 		errno = saved;
 		return -1;
 	}
+	/* The address the socket got: port 0 asks the kernel for a port. */
+	bound_len = sizeof(bound);
+	if (getsockname(evconnlistener_get_fd(l->lev),
+	    (struct sockaddr *)&bound, &bound_len) == 0) {
+		addr_ntop((struct sockaddr *)&bound, host, sizeof(host));
+		port = ntohs(bound.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&bound)->sin6_port :
+		    ((struct sockaddr_in *)&bound)->sin_port);
+	}
 	snprintf(l->name, sizeof(l->name), "%s%s%s:%d",
 	    sa->sa_family == AF_INET6 ? "[" : "", host,
 	    sa->sa_family == AF_INET6 ? "]" : "", port);
@@ -736,6 +783,12 @@ server_listen(struct server *srv, const struct sockaddr *sa, socklen_t salen,
 	l->next = srv->listeners;
 	srv->listeners = l;
 	return 0;
+}
+
+const char *
+server_listen_name(const struct server *srv)
+{
+	return srv->listeners != NULL ? srv->listeners->name : NULL;
 }
 
 /* The grace period is over: 421 to everyone not waiting for a commit

@@ -113,9 +113,9 @@ fuzz_scrub(const uint8_t *data, size_t size)
 	data++;
 	size--;
 
-	/* A rewritten identifier may be longer than the one it replaces:
-	 * at most the new id per identifier field, one per line. */
-	whole.cap = split.cap = msgid ? size * 2 + 4096 : size;
+	/* A rewritten identifier or cid: URL may be longer than the one it
+	 * replaces: "<a@b>" (5 octets) becomes 48. */
+	whole.cap = split.cap = msgid ? size * 10 + 4096 : size;
 	whole.len = split.len = 0;
 	whole.p = malloc(whole.cap + 1);
 	split.p = malloc(split.cap + 1);

@@ -152,3 +152,39 @@ def postfix_tools():
                        check=True, timeout=300)
     return d
 
+
+
+# The application id PostOffice hashes this machine's id with for the key
+# of rewritten identifiers (postoffice/server.c, MSGID_APP_ID).
+MSGID_APP_ID = bytes.fromhex("eac40dda8b39496185901cd365650838")
+
+
+def msgid_key():
+    """The digest key PostOffice uses on this machine: what systemd's
+    sd_id128_get_machine_app_specific() gives (HMAC-SHA256 of the app id
+    keyed with the machine id, marked as a version 4 UUID), in hex; None
+    without a machine id (PostOffice then draws a random key)."""
+    import hashlib
+    import hmac
+    try:
+        with open("/etc/machine-id") as f:
+            machine = bytes.fromhex(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    b = bytearray(hmac.new(machine, MSGID_APP_ID, hashlib.sha256).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return b.hex()
+
+
+def new_id(old, domain):
+    """What an identifier that names the backend becomes (scrub.h):
+    old without its angle brackets, the result likewise."""
+    import hashlib
+    import hmac
+    if isinstance(old, str):
+        old = old.encode()
+    key = msgid_key()
+    assert key is not None, "no /etc/machine-id: the digest key is random"
+    digest = hmac.new(key.encode(), old, hashlib.sha256).hexdigest()[:32]
+    return ("%s@%s" % (digest, domain)).encode()

@@ -1,12 +1,14 @@
 """postoffice rewrites a Message-ID that names the client's HELO host
-(doc/postoffice.md, "Message-IDs that name the client"), over real SMTP."""
+(doc/postoffice.md, "Identifiers that name the backend"), over real
+SMTP."""
 
 import subprocess
 
 import pytest
 
 from conftest import binary
-from postoffice_util import Client, HOST, only_message, queued_id, raw_data, start
+from postoffice_util import (Client, HOST, new_id, only_message, queued_id,
+                             raw_data, start)
 
 NULLMAILER_ID = b"<1795622925.984531.18830.nullmailer@backend.internal>"
 
@@ -26,7 +28,7 @@ def transaction(port, helo, sender, headers):
         return qid
 
 
-def test_message_id_naming_the_helo_host_gets_the_queue_id_and_sender_domain(daemons, spool):
+def test_message_id_naming_the_helo_host_gets_a_digest_and_sender_domain(daemons, spool):
     _, port = start(daemons, spool)
     qid = transaction(port, "backend.internal", "alice@example.org",
                       [b"From: alice@example.org",
@@ -34,17 +36,17 @@ def test_message_id_naming_the_helo_host_gets_the_queue_id_and_sender_domain(dae
     name, obj = only_message(spool)
     assert name == qid
     assert raw_data(obj) == (b"From: alice@example.org\r\n"
-                             b"Message-Id: <%s@example.org>\r\n\r\nbody\r\n"
-                             % qid.encode())
+                             b"Message-Id: <%s>\r\n\r\nbody\r\n"
+                             % new_id(NULLMAILER_ID[1:-1], "example.org"))
 
 
 def test_message_id_domain_option_is_used_instead_of_the_sender(daemons, spool):
     _, port = start(daemons, spool, "--message-id-domain", "relay.example.com")
-    qid = transaction(port, "BACKEND.internal", "alice@example.org",
-                      [b"Message-ID: " + NULLMAILER_ID])
+    transaction(port, "BACKEND.internal", "alice@example.org",
+                [b"Message-ID: " + NULLMAILER_ID])
     _, obj = only_message(spool)
-    assert raw_data(obj) == (b"Message-ID: <%s@relay.example.com>\r\n\r\n"
-                             b"body\r\n" % qid.encode())
+    assert raw_data(obj) == (b"Message-ID: <%s>\r\n\r\nbody\r\n"
+                             % new_id(NULLMAILER_ID[1:-1], "relay.example.com"))
 
 
 def test_message_id_of_null_sender_naming_the_helo_host_is_removed(daemons, spool):
@@ -55,13 +57,15 @@ def test_message_id_of_null_sender_naming_the_helo_host_is_removed(daemons, spoo
     assert raw_data(obj) == b"Subject: bounce\r\n\r\nbody\r\n"
 
 
-def test_application_message_id_is_kept_byte_for_byte(daemons, spool):
+def test_application_message_id_is_kept_and_a_reference_to_ours_rewritten(daemons, spool):
     _, port = start(daemons, spool)
     headers = [b"Message-ID: <CAF=x.1@mail.example.org>",
                b"In-Reply-To: " + NULLMAILER_ID]
     transaction(port, "backend.internal", "alice@example.org", headers)
     _, obj = only_message(spool)
-    assert raw_data(obj) == b"".join(h + b"\r\n" for h in headers) + b"\r\nbody\r\n"
+    assert raw_data(obj) == (b"Message-ID: <CAF=x.1@mail.example.org>\r\n"
+                             b"In-Reply-To: <%s>\r\n\r\nbody\r\n"
+                             % new_id(NULLMAILER_ID[1:-1], "example.org"))
 
 
 def test_message_id_naming_another_host_than_helo_is_kept(daemons, spool):
