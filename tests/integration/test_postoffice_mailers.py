@@ -1,0 +1,375 @@
+"""PostOffice fed by the mailers backends really use: msmtp, Postfix as a
+relay, Exim as a smarthost client, dma, PHPMailer, nodemailer, Ruby's mail
+gem, Go's net/smtp, Python's smtplib and curl.
+
+Each client talks to PostOffice through a recording proxy.  The test then
+checks that the spooled data is the data the client sent, byte for byte,
+but for exactly the changes doc/postoffice.md names (trace fields removed,
+identifiers that name the backend rewritten), and that no name of this
+host or of the client's HELO is left in it.  The session's commands give
+the row of README's client table (written to BUILD/mailers-table.md).
+
+tools/mailers.sh installs or unpacks the mailers; one it could not have
+is skipped with its reason."""
+
+import json
+import os
+import re
+import select
+import shutil
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import TOP, wait_until
+from postoffice_util import new_id, only_message, raw_data, start
+
+SENDER = "shop@example.org"
+RCPT = "customer@example.net"
+CLIENTS = os.path.join(TOP, "tests", "clients")
+BUILD = os.environ.get("BUILD", "build")
+TABLE = os.path.join(TOP, BUILD, "mailers-table.md")
+
+
+def mailers_dir():
+    d = os.environ.get("POSTOFFICE_MAILERS", "/var/cache/postoffice-mailers")
+    try:
+        os.makedirs(d, exist_ok=True)
+        if os.access(d, os.W_OK):
+            return d
+    except OSError:
+        pass
+    return os.path.join(TOP, BUILD, "mailers")
+
+
+@pytest.fixture(scope="module")
+def mailers():
+    """(directory, {name: reason it is missing})."""
+    d = mailers_dir()
+    subprocess.run([os.path.join(TOP, "tools", "mailers.sh"), d],
+                   check=True, timeout=900)
+    missing = {}
+    with open(os.path.join(d, "missing.txt")) as f:
+        for line in f:
+            name, _, why = line.rstrip("\n").partition(": ")
+            missing[name] = why
+    return d, missing
+
+
+def need(mailers, *names):
+    for n in names:
+        if n in mailers[1]:
+            pytest.skip("%s: %s" % (n, mailers[1][n]))
+
+
+@pytest.fixture(scope="module")
+def table():
+    rows = {}
+    yield rows
+    os.makedirs(os.path.dirname(TABLE), exist_ok=True)
+    with open(TABLE, "w") as f:
+        f.write("| client | version | greeting | PIPELINING | 8BITMIME | "
+                "SMTPUTF8 | result |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+        for name in sorted(rows):
+            f.write(rows[name] + "\n")
+
+
+class Recorder:
+    """A TCP proxy in front of PostOffice that records each session as a
+    list of (direction, octets) chunks in the order they passed."""
+
+    def __init__(self, target):
+        self.target = target
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.sessions = []
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        self.lsock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            s = socket.create_connection(("127.0.0.1", self.target))
+            chunks = []
+            self.sessions.append(chunks)
+            threading.Thread(target=self.relay, args=(c, s, chunks),
+                             daemon=True).start()
+
+    @staticmethod
+    def relay(c, s, chunks):
+        ends = {c: (s, "C"), s: (c, "S")}
+        try:
+            while ends:
+                r, _, _ = select.select(list(ends), [], [], 30)
+                if not r:
+                    break
+                for sock in r:
+                    data = sock.recv(65536)
+                    other, d = ends[sock]
+                    if not data:
+                        return
+                    chunks.append((d, data))
+                    other.sendall(data)
+        finally:
+            c.close()
+            s.close()
+            chunks.append(("end", b""))
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.lsock.close()
+
+
+def session_facts(chunks):
+    """What a recorded session shows: greeting verb and name, whether the
+    client pipelined (sent RCPT before the reply to MAIL), the MAIL
+    parameters, and the message data (dot-unstuffed)."""
+    client = b"".join(d for w, d in chunks if w == "C")
+    lines = client.split(b"\r\n")
+    verb, name = lines[0].split(b" ", 1)
+    mail = next(l for l in lines if l.upper().startswith(b"MAIL FROM:"))
+    # Pipelined: between the chunk holding MAIL and the one holding the
+    # first RCPT, no reply came from the server.
+    pipelined, seen_mail = False, False
+    for w, d in chunks:
+        if w == "C" and b"MAIL FROM:" in d.upper():
+            seen_mail = True
+            if b"RCPT TO:" in d.upper().split(b"MAIL FROM:", 1)[1]:
+                pipelined = True
+                break
+            continue
+        if seen_mail and w == "S":
+            break
+        if seen_mail and w == "C" and b"RCPT TO:" in d.upper():
+            pipelined = True
+            break
+    start_ = client.upper().index(b"\r\nDATA\r\n") + 8
+    end = client.index(b"\r\n.\r\n", start_ - 2) + 2
+    data = client[start_:end]
+    data = re.sub(rb"(^|\r\n)\.", rb"\1", data)
+    return {
+        "verb": verb.decode().upper(), "helo": name.decode(),
+        "pipelined": pipelined,
+        "8bitmime": b"BODY=8BITMIME" in mail.upper(),
+        "smtputf8": b"SMTPUTF8" in mail.upper(),
+        "data": data,
+    }
+
+
+TRACE = (b"received", b"x-originating-ip", b"x-php-originating-script",
+         b"x-php-script")
+ID_FIELDS = (b"message-id", b"resent-message-id", b"in-reply-to",
+             b"references", b"content-id")
+
+
+def names_backend(right, helo, host):
+    """scrub.h's rule for an id-right, with the sender's domain public."""
+    r = right.lower()
+    if r == SENDER.split("@")[1].encode():
+        return False
+    return (r == helo.lower().encode() or b"." not in r or r.startswith(b"[")
+            or r.split(b".")[0] == host.split(".")[0].lower().encode())
+
+
+def expected(data, helo):
+    """The data as doc/postoffice.md says it is spooled: trace fields of
+    the message header removed, identifiers that name the backend
+    rewritten wherever they are mentioned as <ID> or cid:ID."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    kept, dropping = [], False
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().lower()
+        dropping = name in TRACE
+        if not dropping:
+            kept.append(line)
+    out = b"\r\n".join(kept) + sep + body
+    ids = set()
+    for m in re.finditer(rb"(?im)^(?:%s)\s*:((?:[^\r\n]|\r\n[ \t])*)"
+                         % b"|".join(re.escape(f) for f in ID_FIELDS), out):
+        for i in re.findall(rb"<([^<>\s]+@([^<>\s@]+))>", m.group(1)):
+            if names_backend(i[1], helo, socket.gethostname()):
+                ids.add(i[0])
+    for i in ids:
+        n = new_id(i, SENDER.split("@")[1])
+        out = out.replace(b"<" + i + b">", b"<" + n + b">")
+        out = out.replace(b"cid:" + i, b"cid:" + n)
+    return out, ids
+
+
+def leaks(data, helo):
+    """Names of this host or of the client found in data."""
+    names = {socket.gethostname(), socket.getfqdn(), helo}
+    found = []
+    for n in names:
+        pat = rb"(?i)(?<![A-Za-z0-9-])%s(?![A-Za-z0-9-])" % re.escape(n.encode())
+        if re.search(pat, data):
+            found.append(n)
+    return found
+
+
+def deliver(daemons, spool, send):
+    """Starts PostOffice behind a recorder, runs send(port) and returns
+    (facts of the session, spooled data)."""
+    _, port = start(daemons, spool)
+    rec = Recorder(port)
+    try:
+        send(rec.port)
+        wait_until(lambda: rec.sessions and rec.sessions[-1][-1:] ==
+                   [("end", b"")], timeout=60, what="the session's end")
+    finally:
+        rec.close()
+    sessions = [s for s in rec.sessions if any(b"DATA\r\n" in d.upper() for w, d in s)]
+    assert len(sessions) == 1
+    _, obj = only_message(spool)
+    return session_facts(sessions[0]), raw_data(obj)
+
+
+def check(name, version, facts, spooled, table, note=""):
+    want, rewritten = expected(facts["data"], facts["helo"])
+    assert spooled == want
+    assert leaks(spooled, facts["helo"]) == []
+    assert not re.search(rb"(?im)^received\s*:", spooled.partition(b"\r\n\r\n")[0])
+    changes = []
+    if facts["data"] != want:
+        if any(re.search(rb"(?im)^%s\s*:" % t, facts["data"].partition(b"\r\n\r\n")[0])
+               for t in TRACE):
+            changes.append("trace fields removed")
+        if rewritten:
+            changes.append("%d identifier%s rewritten" % (
+                len(rewritten), "" if len(rewritten) == 1 else "s"))
+    result = "spooled byte for byte" + (
+        " but for: " + ", ".join(changes) if changes else "")
+    yn = lambda b: "yes" if b else "no"
+    table[name] = "| %s | %s | `%s %s` | %s | %s | %s | %s%s |" % (
+        name, version, facts["verb"], facts["helo"], yn(facts["pipelined"]),
+        yn(facts["8bitmime"]), yn(facts["smtputf8"]), result, note)
+
+
+def run(argv, **kw):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)
+    assert r.returncode == 0, (argv, r.stdout, r.stderr)
+    return r.stdout
+
+
+MESSAGE = ("From: Web Shop <%s>\r\nTo: %s\r\nSubject: Your order\r\n"
+           "Date: Wed, 25 Nov 2026 16:08:45 +0000\r\n\r\n"
+           "Thank you.\r\n.a line with a leading dot\r\n" % (SENDER, RCPT))
+
+
+def test_msmtp_as_the_backends_sendmail(daemons, spool, mailers, table):
+    need(mailers, "msmtp")
+    version = run(["msmtp", "--version"]).split("\n")[0].split()[-1]
+
+    def send(port):
+        subprocess.run(["msmtp", "--host=127.0.0.1", "--port=%d" % port,
+                        "--tls=off", "--auth=off", "--from=" + SENDER, "--", RCPT],
+                       input=MESSAGE.replace("\r\n", "\n").encode(),
+                       check=True, timeout=60)
+    facts, spooled = deliver(daemons, spool, send)
+    check("msmtp", version, facts, spooled, table)
+
+
+def test_python_smtplib_with_make_msgid(daemons, spool, mailers, table):
+    import email.message
+    import email.utils
+    import sys
+
+    def send(port):
+        m = email.message.EmailMessage()
+        m["From"] = SENDER
+        m["To"] = RCPT
+        m["Subject"] = "Your order, d\u00e9j\u00e0"
+        m["Message-ID"] = email.utils.make_msgid()
+        m.set_content("Thank you.\n.a line with a leading dot\n")
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+            s.send_message(m)
+    facts, spooled = deliver(daemons, spool, send)
+    assert email.utils.make_msgid().split("@")[1][:-1] == socket.getfqdn()
+    check("Python smtplib", sys.version.split()[0], facts, spooled, table)
+
+
+def test_curl_smtp_with_crlf(daemons, spool, mailers, table, tmp_path):
+    need(mailers, "curl")
+    version = run(["curl", "--version"]).split()[1]
+    msg = tmp_path / "msg"
+    msg.write_text(MESSAGE.replace("\r\n", "\n"))
+
+    def send(port):
+        run(["curl", "-sS", "smtp://127.0.0.1:%d" % port, "--mail-from", SENDER,
+             "--mail-rcpt", RCPT, "--upload-file", str(msg), "--crlf"])
+    facts, spooled = deliver(daemons, spool, send)
+    check("curl", version, facts, spooled, table)
+
+
+def test_phpmailer_in_smtp_mode(daemons, spool, mailers, table):
+    need(mailers, "php-cli", "libphp-phpmailer")
+    out = []
+
+    def send(port):
+        out.append(run(["php", os.path.join(CLIENTS, "phpmailer.php"),
+                        str(port), SENDER, RCPT]).strip())
+    facts, spooled = deliver(daemons, spool, send)
+    check("PHPMailer", out[0], facts, spooled, table)
+
+
+def test_nodemailer(daemons, spool, mailers, table):
+    need(mailers, "nodemailer")
+    modules = os.path.join(mailers[0], "node", "node_modules")
+    out = []
+
+    def send(port):
+        out.append(run(["node", os.path.join(CLIENTS, "nodemailer.js"), modules,
+                        str(port), SENDER, RCPT]).strip())
+    facts, spooled = deliver(daemons, spool, send)
+    check("nodemailer", out[0], facts, spooled, table)
+
+
+def test_ruby_mail_gem_as_actionmailer_sends(daemons, spool, mailers, table):
+    need(mailers, "ruby-mail")
+    out = []
+
+    def send(port):
+        out.append(run(["ruby", os.path.join(CLIENTS, "ruby_mail.rb"),
+                        str(port), SENDER, RCPT]).strip())
+    facts, spooled = deliver(daemons, spool, send)
+    host = socket.gethostname()
+    # What the issue saw: ids under HOSTNAME.mail, in the Message-ID and in
+    # a part's Content-ID that the HTML names by a cid: URL.
+    assert re.search(rb"Message-ID: <[^>]+@%s\.mail>" % host.encode(), facts["data"])
+    cids = re.findall(rb"Content-ID: <([^>]+)>", facts["data"])
+    assert cids and b"cid:" + cids[0] in facts["data"]
+    new = re.findall(rb"Content-ID: <([^>]+)>", spooled)
+    assert new[0].endswith(b"@example.org") and b"cid:" + new[0] in spooled
+    check("Ruby mail gem", out[0], facts, spooled, table)
+
+
+def test_go_net_smtp(daemons, spool, mailers, table, tmp_path):
+    need(mailers, "golang-go")
+    env = dict(os.environ, GOCACHE=str(tmp_path / "cache"),
+               GOPATH=str(tmp_path / "gopath"), GO111MODULE="off",
+               HOME=str(tmp_path))
+    prog = tmp_path / "netsmtp"
+    run(["go", "build", "-o", str(prog), os.path.join(CLIENTS, "netsmtp.go")],
+        env=env)
+    out = []
+
+    def send(port):
+        out.append(run([str(prog), str(port), SENDER, RCPT]).strip())
+    facts, spooled = deliver(daemons, spool, send)
+    check("Go net/smtp", out[0], facts, spooled, table)
