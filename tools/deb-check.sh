@@ -85,6 +85,16 @@ t0=$(date +%s)
 say "built in $(($(date +%s) - t0)) s: $(cd "$work" && echo *.deb)"
 # The package build never installs anything: deps.sh is not called.
 ! grep -q 'deps.sh' "$work/build.log" || fail "the package build ran deps.sh"
+# Debian's flags reach every compiler and linker line (hardening=+all:
+# _FORTIFY_SOURCE from CPPFLAGS, bindnow from LDFLAGS), -Werror none.
+cc=$(grep '^cc ' "$work/build.log")
+[ -n "$cc" ] || fail "no compiler line in the build log"
+! printf '%s\n' "$cc" | grep -- ' -c ' | grep -qv -- '-D_FORTIFY_SOURCE=2' ||
+    fail "a compilation without dpkg-buildflags' CPPFLAGS"
+! printf '%s\n' "$cc" | grep -v -- ' -c ' | grep -qv -- '-Wl,-z,now' ||
+    fail "a link without dpkg-buildflags' LDFLAGS"
+! printf '%s\n' "$cc" | grep -q -- '-Werror\( \|$\)' ||
+    fail "the package build has -Werror"
 lintian --fail-on error,warning "$work"/postoffice_*.changes \
     >"$work/lintian.log" 2>&1 ||
     { cat "$work/lintian.log" >&2; fail "lintian"; }
@@ -112,9 +122,16 @@ cp "$work"/postoffice_*.deb "$work"/postman_*.deb "$root/root/"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 
-# What the test itself needs, installed before the first snapshot.
-in_root apt-get update -qq >/dev/null
-in_root apt-get install -y -qq --no-install-recommends curl >/dev/null
+# What the test itself needs, and the libraries the packages depend on,
+# installed before the first snapshot: what the purge must take away is
+# what the packages themselves brought.
+deps=$(for d in "$work"/postoffice_*.deb "$work"/postman_*.deb; do
+	dpkg-deb -f "$d" Depends; echo ,; done |
+    sed 's/([^)]*)//g; s/|[^,]*//g; s/,/ /g')
+# shellcheck disable=SC2086
+{ in_root apt-get update -qq &&
+    in_root apt-get install -y -qq --no-install-recommends curl $deps; } \
+    >"$work/deps.log" 2>&1 || { cat "$work/deps.log" >&2; fail "deps"; }
 # Every path but the kernel's, the logs and apt's caches.
 snapshot() {
 	in_root find / -xdev \( -path /proc -o -path /sys -o -path /dev \
@@ -186,7 +203,7 @@ stop_daemons() {
 trap 'stop_daemons; cleanup' EXIT INT TERM
 
 mail() {   # mail SUBJECT: one message through curl's SMTP client
-	printf 'From: alice@example.org\r\nTo: bob@example.net\r\nSubject: %s\r\n\r\nhello from the package\r\n' "$1" |
+	printf 'From: alice@example.org\nTo: bob@example.net\nSubject: %s\n\nhello from the package\n' "$1" |
 	in_root curl -sS --crlf "smtp://127.0.0.1:$smtp" \
 	    --mail-from alice@example.org --mail-rcpt bob@example.net -T -
 }
