@@ -373,3 +373,174 @@ def test_go_net_smtp(daemons, spool, mailers, table, tmp_path):
         out.append(run([str(prog), str(port), SENDER, RCPT]).strip())
     facts, spooled = deliver(daemons, spool, send)
     check("Go net/smtp", out[0], facts, spooled, table)
+
+
+# The MTAs below conflict as Debian packages; tools/mailers.sh unpacks
+# them.  Each runs from its unpacked tree in a private mount namespace:
+# overlays put the tree (and a private configuration, with the system
+# user the program is built to run as) over /usr and /etc for it alone.
+
+def mta_tree():
+    """A temporary folder every user may enter (the MTAs drop to their
+    own user), removed afterwards."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="postoffice-mta.")
+    os.chmod(d, 0o755)
+    return d
+
+
+def need_root():
+    if os.geteuid() != 0:
+        pytest.skip("the unpacked MTAs run in a mount namespace with overlays "
+                    "over /usr and /etc, which needs root")
+
+
+def etc_with_user(tree, lines_passwd, lines_group):
+    etc = os.path.join(tree, "etc")
+    os.makedirs(etc, exist_ok=True)
+    for name, extra in (("passwd", lines_passwd), ("group", lines_group)):
+        with open("/etc/" + name) as f, open(os.path.join(etc, name), "w") as g:
+            g.write(f.read() + extra)
+    return etc
+
+
+def in_namespace(script, timeout=120):
+    r = subprocess.run(["unshare", "--mount", "sh", "-ec", script],
+                       input=MESSAGE.replace("\r\n", "\n"), capture_output=True,
+                       text=True, timeout=timeout)
+    assert r.returncode == 0, (script, r.stdout, r.stderr)
+    return r.stdout
+
+
+def test_postfix_as_the_backends_relay(daemons, spool, mailers, table):
+    need(mailers, "postfix")
+    need_root()
+    pf = os.path.join(mailers[0], "postfix")
+    tree = mta_tree()
+    try:
+        etc = etc_with_user(tree, "postfix:x:64999:64999::/nonexistent:/usr/sbin/nologin\n",
+                            "postfix:x:64999:\npostdrop:x:64998:\n")
+        os.makedirs(os.path.join(etc, "postfix"))
+        shutil.copy(os.path.join(pf, "usr/share/postfix/dynamicmaps.cf"),
+                    os.path.join(etc, "postfix"))
+        for d in ("queue", "data"):
+            os.makedirs(os.path.join(tree, d))
+        os.chown(os.path.join(tree, "data"), 64999, 64999)
+        # Only what a relay-only host runs, none of it chrooted.
+        with open(os.path.join(etc, "postfix", "master.cf"), "w") as f:
+            for svc in ("pickup unix n - n 60 1 pickup",
+                        "cleanup unix n - n - 0 cleanup",
+                        "qmgr unix n - n 300 1 qmgr",
+                        "rewrite unix - - n - - trivial-rewrite",
+                        "bounce unix - - n - 0 bounce",
+                        "defer unix - - n - 0 bounce",
+                        "trace unix - - n - 0 bounce",
+                        "verify unix - - n - 1 verify",
+                        "flush unix n - n 1000? 0 flush",
+                        "proxymap unix - - n - - proxymap",
+                        "smtp unix - - n - - smtp",
+                        "relay unix - - n - - smtp",
+                        "showq unix n - n - - showq",
+                        "error unix - - n - - error",
+                        "retry unix - - n - - error",
+                        "discard unix - - n - - discard",
+                        "anvil unix - - n - 1 anvil",
+                        "scache unix - - n - 1 scache"):
+                f.write(svc + "\n")
+        version = []
+
+        def send(port):
+            with open(os.path.join(etc, "postfix", "main.cf"), "w") as f:
+                f.write("compatibility_level = 3.6\n"
+                        "queue_directory = %s/queue\n"
+                        "data_directory = %s/data\n"
+                        "mail_owner = postfix\nsetgid_group = postdrop\n"
+                        "relayhost = [127.0.0.1]:%d\n"
+                        "mydestination =\ninet_interfaces = loopback-only\n"
+                        "inet_protocols = ipv4\nsmtp_tls_security_level = none\n"
+                        "alias_maps =\nalias_database =\n"
+                        "local_transport = error:no local delivery\n"
+                        % (tree, tree, port))
+            out = in_namespace(
+                "mount -t overlay overlay -o lowerdir=%s/usr:/usr /usr\n"
+                "mount -t overlay overlay -o lowerdir=%s:%s/etc:/etc /etc\n"
+                "postconf -h mail_version\n"
+                "postfix start\n"
+                "sendmail -f %s %s\n"
+                "for i in $(seq 100); do postqueue -p | grep -q 'queue is empty'"
+                " && break; sleep 0.2; done\n"
+                "postfix stop\n" % (pf, etc, pf, SENDER, RCPT))
+            version.append(out.split("\n")[0])
+        facts, spooled = deliver(daemons, spool, send)
+        assert re.search(rb"(?m)^Received: by ", facts["data"])
+        check("Postfix (relayhost)", version[0], facts, spooled, table)
+    finally:
+        shutil.rmtree(tree)
+
+
+def test_exim_as_a_smarthost_client(daemons, spool, mailers, table):
+    need(mailers, "exim4-daemon-light")
+    need_root()
+    exim = os.path.join(mailers[0], "exim4-daemon-light", "usr/sbin/exim4")
+    tree = mta_tree()
+    try:
+        # Exim looks up the user it was built for (Debian-exim) at start.
+        etc = etc_with_user(tree, "Debian-exim:x:65534:65534::/nonexistent:/usr/sbin/nologin\n",
+                            "Debian-exim:x:65534:\n")
+        for d in ("spool", "log"):
+            os.makedirs(os.path.join(tree, d))
+            os.chown(os.path.join(tree, d), 65534, 65534)
+        conf = os.path.join(tree, "exim.conf")
+        version = []
+
+        def send(port):
+            with open(conf, "w") as f:
+                f.write("exim_path = %s\nspool_directory = %s/spool\n"
+                        "log_file_path = %s/log/%%slog\nkeep_environment =\n"
+                        "begin routers\nsmarthost:\n  driver = manualroute\n"
+                        "  route_list = * 127.0.0.1\n  transport = remote_smtp\n"
+                        "  self = send\n  no_more\n"
+                        "begin transports\nremote_smtp:\n  driver = smtp\n"
+                        "  port = %d\n  hosts_avoid_tls = *\n  allow_localhost\n"
+                        "begin retry\n* * F,1m,1m\n" % (exim, tree, tree, port))
+            os.chmod(conf, 0o644)
+            out = in_namespace(
+                "mount --bind %s/passwd /etc/passwd\n"
+                "mount --bind %s/group /etc/group\n"
+                "%s -C %s -bV | head -1\n"
+                "%s -C %s -odf -oi -f %s %s\n" % (etc, etc, exim, conf, exim,
+                                                  conf, SENDER, RCPT))
+            version.append(out.split()[2])
+        facts, spooled = deliver(daemons, spool, send)
+        assert re.search(rb"(?m)^Received: from root by ", facts["data"])
+        check("Exim (smarthost)", version[0], facts, spooled, table)
+    finally:
+        shutil.rmtree(tree)
+
+
+def test_dma_with_a_smarthost(daemons, spool, mailers, table):
+    need(mailers, "dma")
+    need_root()
+    dma = os.path.join(mailers[0], "dma", "usr/sbin/dma")
+    tree = mta_tree()
+    try:
+        # dma reads only /etc/dma/dma.conf: an overlay puts ours there.
+        for d in ("up/dma", "work", "spool"):
+            os.makedirs(os.path.join(tree, d))
+        os.chmod(os.path.join(tree, "spool"), 0o1777)
+
+        def send(port):
+            with open(os.path.join(tree, "up/dma/dma.conf"), "w") as f:
+                f.write("SMARTHOST 127.0.0.1\nPORT %d\nSPOOLDIR %s/spool\n"
+                        % (port, tree))
+            in_namespace(
+                "mount -t overlay overlay -o lowerdir=/etc,upperdir=%s/up,"
+                "workdir=%s/work /etc\n"
+                "%s -D -f %s %s\n" % (tree, tree, dma, SENDER, RCPT))
+        facts, spooled = deliver(daemons, spool, send)
+        assert re.search(rb"DragonFly Mail Agent v([0-9.]+)", facts["data"])
+        version = re.search(rb"DragonFly Mail Agent v([0-9.]+)",
+                            facts["data"]).group(1).decode()
+        check("dma", version, facts, spooled, table)
+    finally:
+        shutil.rmtree(tree)
