@@ -471,7 +471,8 @@ def test_e2e_mail_arrives_intact_and_without_trace_of_the_backend(tree, daemons)
     assert fields[:len(sent)] == sent
     extra = dict((n.lower(), v) for n, v in fields[len(sent):])
     assert sorted(extra) == [b"date", b"message-id"], fields
-    assert extra[b"message-id"] == ("<%s@example.org>" % msgid).encode()
+    # (into a digest of nullmailer's id: doc/postoffice.md)
+    assert re.fullmatch(rb"<[0-9a-f]{32}@example\.org>", extra[b"message-id"])
     assert re.fullmatch(rb"\w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [-+]\d{4}",
                         extra[b"date"]), extra[b"date"]
 
