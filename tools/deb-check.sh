@@ -35,7 +35,7 @@ mirror() {
 		awk -v s="$suite" '
 			/^URIs:/ { u = $2 }
 			/^Suites:/ { for (i = 2; i <= NF; i++) if ($i == s) ok = 1 }
-			/^$/ { if (ok && u != "") { print u; exit } ok = 0; u = "" }
+			/^$/ { if (ok && u != "") exit; ok = 0; u = "" }
 			END { if (ok && u != "") print u }' "$f"
 	done
 	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
@@ -97,8 +97,8 @@ cc=$(grep '^cc ' "$work/build.log")
     fail "the package build has -Werror"
 lintian --fail-on error,warning "$work"/postoffice_*.changes \
     >"$work/lintian.log" 2>&1 ||
-    { cat "$work/lintian.log" >&2; fail "lintian"; }
-[ -s "$work/lintian.log" ] && sed 's/^/lintian: /' "$work/lintian.log" >&2
+    { grep -v 'root privileges' "$work/lintian.log" >&2; fail "lintian"; }
+grep -v 'root privileges' "$work/lintian.log" | sed 's/^/lintian: /' >&2
 say "lintian: no error, no warning"
 
 # --- 2. a fresh Debian 12 root -------------------------------------------
@@ -132,11 +132,14 @@ deps=$(for d in "$work"/postoffice_*.deb "$work"/postman_*.deb; do
 { in_root apt-get update -qq &&
     in_root apt-get install -y -qq --no-install-recommends curl $deps; } \
     >"$work/deps.log" 2>&1 || { cat "$work/deps.log" >&2; fail "deps"; }
-# Every path but the kernel's, the logs and apt's caches.
+# Every path but the kernel's, apt's and dpkg's logs and caches, and
+# /root (the packages and this test's logs).
 snapshot() {
 	in_root find / -xdev \( -path /proc -o -path /sys -o -path /dev \
-	    -o -path /run -o -path /tmp -o -path /var/log -o -path /var/cache \
-	    -o -path /var/lib/apt/lists -o -path /root \) -prune -o -print |
+	    -o -path /run -o -path /tmp -o -path /var/log/apt \
+	    -o -path /var/log/dpkg.log -o -path /var/log/alternatives.log \
+	    -o -path /var/cache/apt -o -path /var/lib/apt/lists \
+	    -o -path /root \) -prune -o -print |
 	    LC_ALL=C sort
 }
 snapshot >"$work/before"
@@ -181,7 +184,7 @@ http=$(free_port)
 # The spool as postoffice.service's StateDirectory= makes it.
 in_root sh -c 'mkdir -p -m 750 /var/lib/postoffice/messages'
 in_root sh -c "exec /usr/sbin/postoffice -l 127.0.0.1:$smtp \
-    -s /var/lib/postoffice/messages >/var/log/postoffice.log 2>&1" &
+    -s /var/lib/postoffice/messages >/root/postoffice.log 2>&1" &
 pids=$!
 # PostMan's entry in the shipped password file (a modified conffile, which
 # the purge must remove all the same).
@@ -190,7 +193,7 @@ printf 'postman:%s\n' "$hash" >>"$root/etc/postoffice/postmaster.htpasswd"
 in_root sh -c "exec /usr/sbin/postmaster -l 127.0.0.1:$http \
     -s /var/lib/postoffice/messages \
     --htpasswd /etc/postoffice/postmaster.htpasswd \
-    >/var/log/postmaster.log 2>&1" &
+    >/root/postmaster.log 2>&1" &
 pids="$pids $!"
 # chroot, env and sh exec: each pid is the daemon's own.
 stop_daemons() {
@@ -258,5 +261,5 @@ if [ -n "$left" ]; then
 	printf '%s\n' "$left" | sed 's/^/left after purge: /' >&2
 	fail "the purge left files behind"
 fi
-say "purge: nothing left (outside /var/log, /var/cache and /root)"
+say "purge: nothing left (but apt's and dpkg's logs and caches)"
 say "passed in $(($(date +%s) - start)) s"
