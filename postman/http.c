@@ -152,6 +152,16 @@ http_client_new(const struct http_opts *o, char *err, size_t errlen)
 	SETOPT(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	if (o->cacert != NULL)
 		SETOPT(CURLOPT_CAINFO, o->cacert);
+	/* A client certificate, for a server in front of PostMaster that
+	 * asks for one (nginx's ssl_verify_client, doc/deployment.md). */
+	if (o->cert != NULL) {
+		SETOPT(CURLOPT_SSLCERT, o->cert);
+		SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+	}
+	if (o->key != NULL) {
+		SETOPT(CURLOPT_SSLKEY, o->key);
+		SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+	}
 	/* .netrc supplies what the command line does not (libcurl reads it,
 	 * RFC-less but universal). */
 	SETOPT(CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
@@ -190,6 +200,18 @@ http_response_clear(struct http_response *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* What OpenSSL says when the other end answers a ClientHello with bytes
+ * that are no TLS record: most often a plain HTTP server ("HTTP/1.1 400"
+ * read as a record header). */
+static bool
+not_tls(CURLcode cc, const char *errbuf)
+{
+	return cc == CURLE_SSL_CONNECT_ERROR &&
+	    (strstr(errbuf, "wrong version number") != NULL ||
+	    strstr(errbuf, "packet length too long") != NULL ||
+	    strstr(errbuf, "record layer failure") != NULL);
+}
+
 static enum http_fail
 classify(CURLcode cc, const struct http_client *c)
 {
@@ -199,6 +221,8 @@ classify(CURLcode cc, const struct http_client *c)
 		return HTTP_FAIL_LOCAL;
 	if (c->too_big || cc == CURLE_FILESIZE_EXCEEDED)
 		return HTTP_FAIL_TOO_BIG;
+	if (not_tls(cc, c->errbuf))
+		return HTTP_FAIL_TLS;
 	switch (cc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
@@ -215,6 +239,31 @@ classify(CURLcode cc, const struct http_client *c)
 	default:
 		return HTTP_FAIL_TRANSPORT;
 	}
+}
+
+/*
+ * "URL: what libcurl says".  Its error buffer usually says more than
+ * curl_easy_strerror() and often ends with the same words ("Failed to
+ * connect to h port 1 after 0 ms: Couldn't connect to server"): then the
+ * buffer alone, else both.  A TLS handshake met with plain text gets the
+ * likely reason: a bare host is https://.
+ */
+static void
+describe(CURLcode cc, const char *errbuf, const char *url, char *err,
+    size_t errlen)
+{
+	const char *what = curl_easy_strerror(cc);
+
+	if (errbuf[0] == '\0')
+		snprintf(err, errlen, "%s: %s", url, what);
+	else if (strstr(errbuf, what) != NULL)
+		snprintf(err, errlen, "%s: %s", url, errbuf);
+	else
+		snprintf(err, errlen, "%s: %s: %s", url, what, errbuf);
+	if (not_tls(cc, errbuf) && strlen(err) + 1 < errlen)
+		snprintf(err + strlen(err), errlen - strlen(err), " (the server "
+		    "does not speak TLS; use http:// if it is a plain HTTP "
+		    "PostMaster: a URL without a scheme means https://)");
 }
 
 int
@@ -248,9 +297,7 @@ http_post(struct http_client *c, const char *path, const char *body,
 			snprintf(err, errlen, "%s: response larger than %zu bytes",
 			    url, c->max_response);
 		else
-			snprintf(err, errlen, "%s: %s%s%s", url,
-			    curl_easy_strerror(cc), c->errbuf[0] ? ": " : "",
-			    c->errbuf);
+			describe(cc, c->errbuf, url, err, errlen);
 		http_response_clear(r);
 		goto fail;
 	}
@@ -301,6 +348,25 @@ http_status_exit(long status)
 	if (status == 408 || status == 429 || (status >= 500 && status <= 599))
 		return EX_TEMPFAIL;
 	return EX_PROTOCOL;
+}
+
+bool
+http_cert_refused(const struct http_response *r, char *why, size_t whylen)
+{
+	static const char *const titles[] = {
+		"No required SSL certificate was sent",
+		"The SSL certificate error",
+	};
+	size_t i;
+
+	if (r->status != 400 || r->body == NULL)
+		return false;
+	for (i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+		if (memmem(r->body, r->len, titles[i], strlen(titles[i])) != NULL) {
+			snprintf(why, whylen, "%s", titles[i]);
+			return true;
+		}
+	return false;
 }
 
 /* The next token of a netrc file from *p into tok, a quoted one without

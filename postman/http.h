@@ -15,6 +15,8 @@ struct http_opts {
 	const char *base;		/* normalised base URL (url.h) */
 	const char *cacert;		/* CA bundle file, NULL: system's */
 	bool insecure;			/* skip TLS verification */
+	const char *cert;		/* client certificate (PEM), NULL: none */
+	const char *key;		/* its key (PEM), NULL: in cert */
 	long connect_timeout_ms;
 	long timeout_ms;		/* whole request, besides any wait */
 	const char *user;		/* basic auth user, NULL: none */
@@ -28,7 +30,8 @@ struct http_opts {
 enum http_fail {
 	HTTP_FAIL_NONE,
 	HTTP_FAIL_TRANSPORT,	/* resolve, connect, send, receive, timeout */
-	HTTP_FAIL_TLS,		/* certificate not verified, bad CA file */
+	HTTP_FAIL_TLS,		/* certificate not verified, bad CA file or
+				 * client certificate, no TLS on the port */
 	HTTP_FAIL_TOO_BIG,	/* the body passed max_response */
 	HTTP_FAIL_ABORTED,	/* the stop flag was raised */
 	HTTP_FAIL_LOCAL		/* out of memory, bad option */
@@ -59,6 +62,13 @@ int http_post(struct http_client *c, const char *path, const char *body,
     enum http_fail *fail, char *err, size_t errlen);
 
 void http_response_clear(struct http_response *r);
+
+/* When r is the page nginx answers with (400) for a client certificate
+ * it did not get or could not verify (ssl_verify_client on), fills why
+ * with that page's title ("No required SSL certificate was sent", "The
+ * SSL certificate error") and returns true. */
+bool http_cert_refused(const struct http_response *r, char *why,
+    size_t whylen);
 
 /* Whether the requests o describes would carry a password in clear: the
  * base URL is plain http:// to a host that is not loopback (url.h's

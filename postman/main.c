@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "postman/delivery.h"
 #include "postman/http.h"
@@ -236,6 +237,15 @@ lease_batch(struct run *run, struct lease *l)
 		log_err("lease: %s", err);
 		return http_fail_exit(fail);
 	}
+	if (r.status != 200 && http_cert_refused(&r, text, sizeof(text))) {
+		/* nginx in front of PostMaster: credentials refused, as 401. */
+		log_err("lease: HTTP 400 from the server in front of PostMaster "
+		    "(%s): %s", text, o->cert == NULL ? "it asks for a client "
+		    "certificate (--cert, --key)" : "it does not accept the "
+		    "client certificate --cert");
+		http_response_clear(&r);
+		return EX_NOPERM;
+	}
 	if (r.status != 200) {
 		lease_error_text(r.body, r.len, text, sizeof(text));
 		log_err("lease: HTTP %ld from PostMaster (%s)", r.status, text);
@@ -441,6 +451,8 @@ setup_http(struct run *run, char **password)
 	ho.base = o->url;
 	ho.cacert = o->cacert;
 	ho.insecure = o->insecure;
+	ho.cert = o->cert;
+	ho.key = o->key;
 	ho.connect_timeout_ms = (long)(o->connect_timeout * 1000);
 	ho.timeout_ms = (long)(o->timeout * 1000);
 	ho.user = o->user;
@@ -504,10 +516,9 @@ main(int argc, char **argv)
 	char *pw_copy = NULL;
 	int lock_fd = -1, rc;
 
-	if (opts_parse(argc, argv, &o, err, sizeof(err)) == -1) {
-		fprintf(stderr, "postman: %s (see --help)\n", err);
-		return EX_USAGE;
-	}
+	cli_init("postman", " (see --help)");
+	if (opts_parse(argc, argv, &o, err, sizeof(err)) == -1)
+		return cli_usage("%s", err);
 	if (o.help) {
 		fputs(opts_usage, stdout);
 		return 0;

@@ -6,13 +6,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/limits.h"
+#include "common/optval.h"
 #include "postman/sendmail.h"
 #include "postman/url.h"
 
@@ -29,6 +29,8 @@ const char opts_usage[] =
 "  --netrc-file FILE       netrc file instead of ~/.netrc\n"
 "  --cacert FILE           CA certificates to verify PostMaster with\n"
 "  --insecure              do not verify PostMaster's certificate\n"
+"  --cert FILE             TLS client certificate (PEM) shown to the server\n"
+"  --key FILE              its private key (PEM; default: in --cert's file)\n"
 "  --connect-timeout S     connect timeout (10)\n"
 "  --timeout S             timeout of one HTTP request (60)\n"
 "  --max-response BYTES    largest lease response taken, at least 68K\n"
@@ -64,7 +66,8 @@ enum {
 	O_MAX_TIME, O_WATCH, O_WAIT, O_SENDMAIL, O_SENDMAIL_TIMEOUT, O_SMTP,
 	O_SMTP_CONNECTIONS, O_STARTTLS, O_SMTP_CACERT, O_SMTP_USER,
 	O_SMTP_PASSWORD_FILE, O_SMTP_TIMEOUT, O_MAX_RECIPIENTS, O_LOCK, O_LOG,
-	O_SYSLOG, O_HELP, O_VERSION, O_MAILDIR, O_SENDMAIL_PARALLEL
+	O_SYSLOG, O_HELP, O_VERSION, O_MAILDIR, O_SENDMAIL_PARALLEL, O_CERT,
+	O_KEY
 };
 
 static const struct option longopts[] = {
@@ -74,6 +77,8 @@ static const struct option longopts[] = {
 	{ "netrc-file", required_argument, NULL, O_NETRC_FILE },
 	{ "cacert", required_argument, NULL, O_CACERT },
 	{ "insecure", no_argument, NULL, O_INSECURE },
+	{ "cert", required_argument, NULL, O_CERT },
+	{ "key", required_argument, NULL, O_KEY },
 	{ "connect-timeout", required_argument, NULL, O_CONNECT_TIMEOUT },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "max-response", required_argument, NULL, O_MAX_RESPONSE },
@@ -101,55 +106,33 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* The parsers are common/optval.h's; these keep PostMan's types. */
 static int
 parse_seconds(const char *s, double min, double max, double *out)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return optval_seconds(s, min, max, out);
 }
 
 static int
 parse_count(const char *s, long min, long max, long *out)
 {
-	char *end;
-	long v;
+	unsigned long long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+	if (optval_count(s, (unsigned long long)min, (unsigned long long)max,
+	    &v) == -1)
 		return -1;
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 
-/* BYTES with an optional K, M or G (powers of 1024). */
 static int
 parse_size(const char *s, size_t *out)
 {
-	unsigned long long v, mul = 1;
-	char *end;
+	unsigned long long v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*s < '0' || *s > '9' || errno != 0)
+	if (optval_size(s, 1, SIZE_MAX, &v) == -1)
 		return -1;
-	if (*end == 'K' || *end == 'k')
-		mul = 1024ULL, end++;
-	else if (*end == 'M' || *end == 'm')
-		mul = 1024ULL * 1024, end++;
-	else if (*end == 'G' || *end == 'g')
-		mul = 1024ULL * 1024 * 1024, end++;
-	if (*end != '\0' || v == 0 || v > SIZE_MAX / mul)
-		return -1;
-	*out = (size_t)(v * mul);
+	*out = (size_t)v;
 	return 0;
 }
 
@@ -206,6 +189,12 @@ check_pairs(const struct postman_opts *o, bool parallel_set,
 		snprintf(err, errlen, "%s needs an https:// URL: plain http:// "
 		    "has no certificate", o->cacert != NULL ? "--cacert" :
 		    "--insecure");
+	else if (o->key != NULL && o->cert == NULL)
+		snprintf(err, errlen, "--key needs --cert, the certificate it "
+		    "belongs to");
+	else if (plain && o->cert != NULL)
+		snprintf(err, errlen, "--cert needs an https:// URL: plain "
+		    "http:// shows no certificate");
 	else
 		return 0;
 	return -1;
@@ -239,6 +228,8 @@ opts_parse(int argc, char **argv, struct postman_opts *o, char *err,
 		case O_NETRC_FILE: o->netrc_file = a; break;
 		case O_CACERT: o->cacert = a; break;
 		case O_INSECURE: o->insecure = true; break;
+		case O_CERT: o->cert = a; break;
+		case O_KEY: o->key = a; break;
 		case O_CONNECT_TIMEOUT:
 			if (parse_seconds(a, 0.001, 3600, &o->connect_timeout) == -1)
 				BAD("--connect-timeout: expected seconds in (0, 3600], not '%s'", a);

@@ -18,6 +18,8 @@ struct postman_opts {
 	const char *netrc_file;
 	const char *cacert;
 	bool insecure;
+	const char *cert;		/* client certificate, NULL: none */
+	const char *key;		/* its key, NULL: in cert's file */
 	double connect_timeout;		/* 10 */
 	double timeout;			/* 60 */
 	size_t max_response;		/* LIMIT_RESPONSE */

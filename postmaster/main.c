@@ -6,9 +6,10 @@
  * idindex).
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/addr.h"
+#include "common/cli.h"
 #include "common/log.h"
+#include "common/optval.h"
 #include "postmaster/htpasswd.h"
 #include "postmaster/listen.h"
 #include "postmaster/queue.h"
@@ -104,43 +108,22 @@ usage(FILE *f)
 "      --version            the version\n");
 }
 
-static void
-die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3),
-    noreturn));
-
-static void
-die(int status, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, PROG ": %s\n", buf);
-	exit(status);
-}
-
+/* --NAME's value: a count from min to max, else a usage error. */
 static unsigned long
 number(const char *opt, const char *s, unsigned long min, unsigned long max)
 {
-	unsigned long v;
-	char *end;
+	unsigned long long v;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || v < min ||
-	    v > max)
-		die(EX_USAGE, "--%s: expected a number from %lu to %lu, got '%s'",
-		    opt, min, max, s);
-	return v;
+	if (optval_count(s, min, max, &v) == -1)
+		exit(cli_usage("--%s: expected a number from %lu to %lu, got '%s'",
+		    opt, min, max, s));
+	return (unsigned long)v;
 }
 
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
 	unsigned long v;
-	char *end;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -162,11 +145,9 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'l': o->listen = optarg; break;
 		case 's': o->spool = optarg; break;
 		case OPT_SOCKET_MODE:
-			errno = 0;
-			v = strtoul(optarg, &end, 8);
-			if (*optarg == '\0' || *end != '\0' || v > 0777)
-				die(EX_USAGE, "--socket-mode: expected an octal "
-				    "mode like 0660, got '%s'", optarg);
+			if (optval_mode(optarg, 0777, &v) == -1)
+				exit(cli_usage("--socket-mode: expected an octal "
+				    "mode like 0660, got '%s'", optarg));
 			o->socket_mode = (mode_t)v;
 			break;
 		case OPT_BATCH:
@@ -206,18 +187,51 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'h': usage(stdout); exit(0);
 		case OPT_VERSION: printf(PROG " " VERSION "\n"); exit(0);
 		case ':':
-			die(EX_USAGE, "%s needs a value (see --help)",
-			    argv[optind - 1]);
+			exit(cli_usage("%s needs a value", argv[optind - 1]));
 		default:
-			die(EX_USAGE, "unknown option '%s' (see --help)",
-			    argv[optind - 1]);
+			exit(cli_usage("unknown option '%s'", argv[optind - 1]));
 		}
 	}
 	if (optind < argc)
-		die(EX_USAGE, "unexpected argument '%s' (see --help)", argv[optind]);
+		exit(cli_usage("unexpected argument '%s'", argv[optind]));
 	if (o->q.retry_max < o->q.retry_min)
-		die(EX_USAGE, "--retry-max must be at least --retry-min");
+		exit(cli_usage("--retry-max must be at least --retry-min"));
 	o->q.lease_time = o->srv.lease_time;
+}
+
+/* A password file without a user is valid, and refuses every request
+ * with 401: almost always a file not filled in yet. */
+static void
+warn_if_empty(const char *path, const struct htpasswd *h)
+{
+	if (htpasswd_count(h) == 0)
+		log_warn("%s has no users: every request will get 401 (add one "
+		    "with: htpasswd -B %s NAME)", path, path);
+}
+
+/* The TCP address the socket got, with the port the kernel chose for
+ * port 0, in l->name ("127.0.0.1:41234", "[::1]:41234").  A unix or
+ * systemd's socket keeps its name. */
+static void
+bound_name(struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	int port;
+
+	if (l->activated || l->unix_path != NULL ||
+	    getsockname(l->fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	else
+		return;
+	addr_ntop((struct sockaddr *)&ss, host, sizeof(host));
+	snprintf(l->name, sizeof(l->name), ss.ss_family == AF_INET6 ?
+	    "[%s]:%d" : "%s:%d", host, port);
 }
 
 /* SIGHUP: the log file was rotated, the htpasswd file may have changed. */
@@ -236,6 +250,7 @@ reload(const struct options *o, struct server *s)
 		return;
 	}
 	log_info("reloaded %s: %zu users", o->htpasswd, htpasswd_count(h));
+	warn_if_empty(o->htpasswd, h);
 	server_set_auth(s, h);
 }
 
@@ -328,33 +343,35 @@ main(int argc, char **argv)
 	/* "postmaster queue ..." operates the spool instead (queuectl.h). */
 	if (argc > 1 && strcmp(argv[1], "queue") == 0)
 		return queuectl_main(argc - 1, argv + 1);
+	cli_init(PROG, " (see --help)");
 	parse_options(argc, argv, &o);
 	raise_nofile();
 	if (log_open(PROG, o.log_file, o.use_syslog) == -1)
-		die(EX_CANTCREAT, "%s: %s", o.log_file, strerror(errno));
+		cli_die(EX_CANTCREAT, "%s: %s", o.log_file, strerror(errno));
 	if (o.htpasswd != NULL &&
 	    (auth = htpasswd_load(o.htpasswd, err, sizeof(err))) == NULL)
-		die(errno == ENOENT || errno == EACCES ? EX_NOINPUT : EX_DATAERR,
-		    "%s", err);
+		cli_die(errno == ENOENT || errno == ENOTDIR || errno == EACCES ||
+		    errno == EPERM ? cli_open_status(errno) : EX_DATAERR, "%s",
+		    err);
+	if (auth != NULL)
+		warn_if_empty(o.htpasswd, auth);
 	/* A wrong address is a usage error whatever the spool's state. */
 	if (listen_check(o.listen, err, sizeof(err)) == -1)
-		die(EX_USAGE, "%s", err);
+		cli_die(EX_USAGE, "%s", err);
 	/* The spool first: expired leases are back in the queue before the
 	 * first client can connect (a listening port means ready). */
 	if ((q = queue_open(o.spool, &o.q, settle_note, NULL, err,
 	    sizeof(err))) == NULL) {
-		rc = errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
-		    errno == EACCES || errno == EPERM ? EX_NOPERM : EX_OSERR;
-		die(rc, "%s", err);
+		cli_die(cli_open_status(errno), "%s", err);
 	}
 	le = listen_open(&l, o.listen, o.socket_mode, err, sizeof(err));
 	if (le != LISTEN_OK)
-		die(le == LISTEN_USAGE ? EX_USAGE : le == LISTEN_IN_USE ?
+		cli_die(le == LISTEN_USAGE ? EX_USAGE : le == LISTEN_IN_USE ?
 		    EX_UNAVAILABLE : EX_OSERR, "%s", err);
 	if (!l.loopback && auth == NULL && !o.insecure_no_auth) {
 		listen_close(&l);
 		queue_free(q);
-		die(EX_USAGE, "refusing to serve %s without --htpasswd "
+		cli_die(EX_USAGE, "refusing to serve %s without --htpasswd "
 		    "(--insecure-no-auth allows it)", l.name);
 	}
 	/* Signals are read from a descriptor in the event loop. */
@@ -365,12 +382,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (sigprocmask(SIG_BLOCK, &sigs, NULL) == -1 ||
 	    (sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
-		die(EX_OSERR, "signalfd: %s", strerror(errno));
+		cli_die(EX_OSERR, "signalfd: %s", strerror(errno));
 	if ((s = server_new(&o.srv, q, l.fd, auth, err, sizeof(err))) == NULL) {
 		queue_free(q);
 		listen_close(&l);
-		die(EX_OSERR, "%s", err);
+		cli_die(EX_OSERR, "%s", err);
 	}
+	bound_name(&l);
 	log_info("listening on %s, spool=%s, queued=%zu, auth=%s", l.name,
 	    o.spool, queue_length(q), o.htpasswd != NULL ? o.htpasswd : "none");
 	sd_notify(0, "READY=1");

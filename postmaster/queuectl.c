@@ -14,8 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "common/log.h"
 #include "common/message.h"
 
@@ -148,6 +150,17 @@ qctl_format_age(long secs, char *buf, size_t len)
 		snprintf(buf, len, "%ldd", secs / 86400);
 }
 
+/* t as ISO 8601 in UTC, "2025-06-01T10:15:00Z". */
+static void
+iso_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
 /* Reads and decodes AREA/NAME.  -1 with errno (ENOENT: moved away) when
  * it cannot be read, 1 with why filled when it is not a valid message. */
 static int
@@ -255,7 +268,7 @@ qctl_requeue(struct spool *sp, const char *id, enum spool_area *from,
 {
 	struct qctl_where w;
 	struct message m;
-	char why[256];
+	char why[256], until[32];
 	int r;
 
 	*attempts_was = -1;
@@ -274,9 +287,10 @@ qctl_requeue(struct spool *sp, const char *id, enum spool_area *from,
 		snprintf(err, errlen, "already queued");
 		return QCTL_OK;
 	case SPOOL_LEASED:
-		snprintf(err, errlen, "leased until %lld: it returns to the "
-		    "queue by itself unless delivered",
-		    (long long)spool_lease_expiry(w.name + SPOOL_ID_LEN + 1));
+		iso_time(spool_lease_expiry(w.name + SPOOL_ID_LEN + 1), until,
+		    sizeof(until));
+		snprintf(err, errlen, "leased until %s: it returns to the "
+		    "queue by itself unless delivered", until);
 		return QCTL_REFUSED;
 	case SPOOL_DEAD:
 		return requeue_dead(sp, id, attempts_was, err, errlen);
@@ -423,15 +437,6 @@ usage(FILE *f)
 "      --json               list, count, show: JSON (one object a line)\n"
 "      --syslog             log changes to syslog (facility mail) as well\n"
 "  -h, --help               this text\n");
-}
-
-static int
-usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, PROG ": ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see postmaster queue --help)\n");
-	return EX_USAGE;
 }
 
 /* Makes text safe for one line of output: control bytes become '?'. */
@@ -584,7 +589,7 @@ cmd_list(struct cmd *c, int argc, char **argv)
 
 	for (; argc > 0; argc--, argv++) {
 		if (qctl_state_parse(argv[0], &a) == -1)
-			return usage_error("list: unknown state '%s'", argv[0]);
+			return cli_usage("list: unknown state '%s'", argv[0]);
 		want[a] = true;
 		any = 1;
 	}
@@ -673,7 +678,7 @@ cmd_show(struct cmd *c, const char *id)
 {
 	struct qctl_where w;
 	struct entry e;
-	char *raw = NULL, age[32];
+	char *raw = NULL, age[32], when[32];
 	size_t rawlen = 0, i;
 	int rc = 0;
 
@@ -703,9 +708,15 @@ cmd_show(struct cmd *c, const char *id)
 		printf("id: %s\nstate: %s\nfile: %s%s%s\nage: %s\n", id,
 		    qctl_state_name(e.area), spool_area_name(e.area),
 		    e.area == SPOOL_QUEUE ? "" : "/", e.name, age);
-		if (e.expires != 0)
-			printf("%s: %lld\n", e.area == SPOOL_LEASED ?
-			    "lease_expires" : "retry_at", (long long)e.expires);
+		/* Read by people: ISO 8601 UTC, and how far off.  (--json
+		 * gives the spool file; list --json the epoch seconds.) */
+		if (e.expires != 0) {
+			iso_time(e.expires, when, sizeof(when));
+			qctl_format_age(e.expires > c->now ?
+			    (long)(e.expires - c->now) : 0, age, sizeof(age));
+			printf("%s: %s (in %s)\n", e.area == SPOOL_LEASED ?
+			    "lease_expires" : "retry_at", when, age);
+		}
 		if (!e.valid) {
 			printf("error: ");
 			put_clean(stdout, e.why);
@@ -719,6 +730,11 @@ cmd_show(struct cmd *c, const char *id)
 				printf("to: <");
 				put_clean(stdout, e.m.rcpt_tos[i]);
 				printf(">\n");
+			}
+			if (e.m.subject != NULL) {
+				printf("subject: ");
+				put_clean(stdout, e.m.subject);
+				putchar('\n');
 			}
 			printf("size: %zu\nattempts: %ld\n", e.m.data_len,
 			    e.m.attempts);
@@ -839,7 +855,7 @@ for_each(struct cmd *c, int argc, char **argv,
 
 	if (c->all_dead) {
 		if (argc > 0)
-			return usage_error("--all-dead takes no ids (got '%s')",
+			return cli_usage("--all-dead takes no ids (got '%s')",
 			    argv[0]);
 		if ((n = spool_list(c->sp, SPOOL_DEAD, &names)) < 0) {
 			fprintf(stderr, PROG ": listing %s/.dead: %s\n",
@@ -853,7 +869,7 @@ for_each(struct cmd *c, int argc, char **argv,
 		return rc;
 	}
 	if (argc == 0)
-		return usage_error("which message? (ids, or --all-dead)%s", "");
+		return cli_usage("which message? (ids, or --all-dead)");
 	for (i = 0; i < argc; i++)
 		if ((r = one(c, argv[i])) != 0 && rc == 0)
 			rc = r;
@@ -898,16 +914,16 @@ check_options(const struct cmd *c, const char *command)
 	bool is_show = strcmp(command, "show") == 0;
 
 	if (c->raw && !is_show)
-		return usage_error("--raw goes with show, not %s", command);
+		return cli_usage("--raw goes with show, not %s", command);
 	if (c->raw && c->json)
-		return usage_error("show: --raw and --json exclude each other%s", "");
+		return cli_usage("show: --raw and --json exclude each other");
 	if (c->json && !is_show && strcmp(command, "list") != 0 &&
 	    strcmp(command, "count") != 0)
-		return usage_error("--json goes with list, count or show, not %s",
+		return cli_usage("--json goes with list, count or show, not %s",
 		    command);
 	if (c->all_dead && strcmp(command, "requeue") != 0 &&
 	    strcmp(command, "delete") != 0)
-		return usage_error("--all-dead goes with requeue or delete, not %s",
+		return cli_usage("--all-dead goes with requeue or delete, not %s",
 		    command);
 	return 0;
 }
@@ -919,18 +935,7 @@ open_spool(struct cmd *c)
 
 	if ((c->sp = spool_open(c->spool_dir, err, sizeof(err))) != NULL)
 		return 0;
-	fprintf(stderr, PROG ": %s\n", err);
-	switch (errno) {
-	case ENOENT:
-	case ENOTDIR:
-		return EX_NOINPUT;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return EX_NOPERM;
-	default:
-		return EX_OSERR;
-	}
+	return cli_error(cli_open_status(errno), "%s", err);
 }
 
 int
@@ -942,6 +947,7 @@ queuectl_main(int argc, char **argv)
 	int ch, rc, nargs;
 	char **args;
 
+	cli_init(PROG, " (see postmaster queue --help)");
 	memset(&c, 0, sizeof(c));
 	c.spool_dir = "./messages";
 	c.now = time(NULL);
@@ -956,27 +962,27 @@ queuectl_main(int argc, char **argv)
 		case OPT_SYSLOG: use_syslog = true; break;
 		case 'h': usage(stdout); return 0;
 		case ':':
-			return usage_error("%s needs a value", argv[optind - 1]);
+			return cli_usage("%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return cli_usage("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("which command?%s", "");
+		return cli_usage("which command?");
 	command = argv[optind];
 	args = argv + optind + 1;
 	nargs = argc - optind - 1;
 	if (strcmp(command, "list") != 0 && strcmp(command, "count") != 0 &&
 	    strcmp(command, "show") != 0 && strcmp(command, "requeue") != 0 &&
 	    strcmp(command, "flush") != 0 && strcmp(command, "delete") != 0)
-		return usage_error("unknown command '%s'", command);
+		return cli_usage("unknown command '%s'", command);
 	if ((rc = check_options(&c, command)) != 0)
 		return rc;
 	if ((strcmp(command, "count") == 0 || strcmp(command, "flush") == 0) &&
 	    nargs > 0)
-		return usage_error("unexpected argument '%s'", args[0]);
+		return cli_usage("unexpected argument '%s'", args[0]);
 	if (strcmp(command, "show") == 0 && nargs != 1)
-		return usage_error("show takes one id%s", "");
+		return cli_usage("show takes one id");
 	log_open("postmaster-queue", NULL, use_syslog);
 	if ((rc = open_spool(&c)) != 0)
 		return rc;

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/cli.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/optval.h"
 #include "common/spool.h"
 #include "postoffice/commit.h"
 #include "postoffice/mime.h"
@@ -86,40 +88,6 @@ usage(FILE *f)
 "BYTES may end in k, M or G (powers of 1024).\n");
 }
 
-static int
-usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, PROG ": ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (try --help)\n");
-	return EX_USAGE;
-}
-
-/* A decimal number with an optional k, M or G suffix. */
-static int
-parse_size(const char *s, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v, mul = 1;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end == 'k' || *end == 'K')
-		mul = 1024, end++;
-	else if (*end == 'm' || *end == 'M')
-		mul = 1024 * 1024, end++;
-	else if (*end == 'g' || *end == 'G')
-		mul = 1024 * 1024 * 1024, end++;
-	if (*end != '\0' || v > max / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
 enum {
 	OPT_ALLOW = 256, OPT_HOSTNAME, OPT_KEEP_TRACE, OPT_BARE, OPT_MAX_SIZE,
 	OPT_MAX_RCPT, OPT_MAX_LINE, OPT_MAX_CONN, OPT_TIMEOUT, OPT_MIN_RATE,
@@ -177,7 +145,7 @@ parse_options(int argc, char **argv, struct options *o)
 		switch (ch) {
 		case 'l':
 			if (o->nlisten == MAX_LISTEN)
-				return usage_error("at most %s listen addresses", "16");
+				return cli_usage("at most %s listen addresses", "16");
 			o->listen[o->nlisten++] = optarg;
 			break;
 		case 's':
@@ -185,15 +153,15 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_ALLOW:
 			if (o->nallow == MAX_ALLOW)
-				return usage_error("at most %s --allow networks", "64");
+				return cli_usage("at most %s --allow networks", "64");
 			if (cidr_parse(optarg, &o->allow[o->nallow], err,
 			    sizeof(err)) == -1)
-				return usage_error("--allow %s: not a network", optarg);
+				return cli_usage("--allow %s: not a network", optarg);
 			o->nallow++;
 			break;
 		case OPT_HOSTNAME:
 			if (!smtp_hostname_ok(optarg))
-				return usage_error("--hostname %s: not a host name "
+				return cli_usage("--hostname %s: not a host name "
 				    "(letters, digits, '-' and '.', at most 253)",
 				    optarg);
 			o->hostname = optarg;
@@ -203,7 +171,7 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_MSGID_DOMAIN:
 			if (!scrub_domain_ok(optarg))
-				return usage_error("--message-id-domain %s: not a domain", optarg);
+				return cli_usage("--message-id-domain %s: not a domain", optarg);
 			o->srv.msgid_domain = optarg;
 			break;
 		case OPT_BARE:
@@ -212,59 +180,59 @@ parse_options(int argc, char **argv, struct options *o)
 			else if (strcmp(optarg, "normalize") == 0)
 				o->srv.smtp.bare_newline = SMTP_BARE_NORMALIZE;
 			else
-				return usage_error("--bare-newline %s: expected reject or normalize", optarg);
+				return cli_usage("--bare-newline %s: expected reject or normalize", optarg);
 			break;
 		/* PostMaster serves no spool file over LIMIT_SPOOL_FILE: a
 		 * larger limit would accept mail that is never delivered. */
 		case OPT_MAX_SIZE:
-			if (parse_size(optarg, SIZE_MAX / 2, &v) == -1 || v == 0)
-				return usage_error("--max-size %s: not a size", optarg);
+			if (optval_size(optarg, 1, SIZE_MAX / 2, &v) == -1)
+				return cli_usage("--max-size %s: not a size", optarg);
 			if (v > LIMIT_SPOOL_FILE)
-				return usage_error("--max-size %s: over the largest "
+				return cli_usage("--max-size %s: over the largest "
 				    "spool file, 256M", optarg);
 			o->srv.smtp.max_size = v;
 			break;
 		case OPT_MAX_FILE:
-			if (parse_size(optarg, SIZE_MAX / 2, &v) == -1 || v == 0)
-				return usage_error("--max-file %s: not a size", optarg);
+			if (optval_size(optarg, 1, SIZE_MAX / 2, &v) == -1)
+				return cli_usage("--max-file %s: not a size", optarg);
 			if (v > LIMIT_SPOOL_FILE)
-				return usage_error("--max-file %s: over the largest "
+				return cli_usage("--max-file %s: over the largest "
 				    "spool file, 256M", optarg);
 			o->srv.max_file = v;
 			break;
 		case OPT_MAX_RCPT:
-			if (parse_size(optarg, 1000000, &v) == -1 || v == 0)
-				return usage_error("--max-rcpt %s: expected 1 to 1000000", optarg);
+			if (optval_count(optarg, 1, 1000000, &v) == -1)
+				return cli_usage("--max-rcpt %s: expected 1 to 1000000", optarg);
 			o->srv.smtp.max_rcpt = v;
 			break;
 		case OPT_MAX_LINE:
-			if (parse_size(optarg, 65536, &v) == -1 || v < SMTP_MIN_LINE)
-				return usage_error("--max-line %s: expected 64 to 65536", optarg);
+			if (optval_count(optarg, SMTP_MIN_LINE, 65536, &v) == -1)
+				return cli_usage("--max-line %s: expected 64 to 65536", optarg);
 			o->srv.smtp.max_line = v;
 			break;
 		case OPT_MAX_CONN:
-			if (parse_size(optarg, 1000000, &v) == -1 || v == 0)
-				return usage_error("--max-connections %s: expected 1 to 1000000", optarg);
+			if (optval_count(optarg, 1, 1000000, &v) == -1)
+				return cli_usage("--max-connections %s: expected 1 to 1000000", optarg);
 			o->srv.max_connections = v;
 			break;
 		case OPT_TIMEOUT:
-			if (parse_size(optarg, 86400, &v) == -1 || v == 0)
-				return usage_error("--timeout %s: expected 1 to 86400 seconds", optarg);
+			if (optval_count(optarg, 1, 86400, &v) == -1)
+				return cli_usage("--timeout %s: expected 1 to 86400 seconds", optarg);
 			o->srv.timeout = v;
 			break;
 		case OPT_MIN_RATE:
-			if (parse_size(optarg, UINT_MAX, &v) == -1)
-				return usage_error("--min-data-rate %s: not a rate", optarg);
+			if (optval_size(optarg, 0, UINT_MAX, &v) == -1)
+				return cli_usage("--min-data-rate %s: not a rate", optarg);
 			o->srv.min_data_rate = v;
 			break;
 		case OPT_BODY_LIMIT:
-			if (parse_size(optarg, SIZE_MAX / 4, &v) == -1)
-				return usage_error("--body-limit %s: not a size", optarg);
+			if (optval_size(optarg, 0, SIZE_MAX / 4, &v) == -1)
+				return cli_usage("--body-limit %s: not a size", optarg);
 			o->srv.body_max = v;
 			break;
 		case OPT_STOP_TIMEOUT:
-			if (parse_size(optarg, 3600, &v) == -1)
-				return usage_error("--stop-timeout %s: expected 0 to 3600 seconds", optarg);
+			if (optval_count(optarg, 0, 3600, &v) == -1)
+				return cli_usage("--stop-timeout %s: expected 0 to 3600 seconds", optarg);
 			o->srv.stop_grace = v;
 			break;
 		case OPT_LOG_FILE:
@@ -280,9 +248,9 @@ parse_options(int argc, char **argv, struct options *o)
 			printf(PROG " " VERSION "\n");
 			return EX_OK;
 		case ':':
-			return usage_error("option %s needs a value", argv[optind - 1]);
+			return cli_usage("option %s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option %s", argv[optind - 1]);
+			return cli_usage("unknown option %s", argv[optind - 1]);
 		}
 	}
 	/* The original's "smtpd.py HOST PORT". */
@@ -291,10 +259,10 @@ parse_options(int argc, char **argv, struct options *o)
 		    strchr(argv[optind], ':') ? "[%s]:%s" : "%s:%s",
 		    argv[optind], argv[optind + 1]);
 		if (o->nlisten == MAX_LISTEN)
-			return usage_error("at most %s listen addresses", "16");
+			return cli_usage("at most %s listen addresses", "16");
 		o->listen[o->nlisten++] = o->positional;
 	} else if (argc - optind != 0) {
-		return usage_error("expected HOST and PORT, got '%s'", argv[optind]);
+		return cli_usage("expected HOST and PORT, got '%s'", argv[optind]);
 	}
 	if (o->nlisten == 0)
 		o->listen[o->nlisten++] = DEFAULT_LISTEN;
@@ -333,10 +301,11 @@ main(int argc, char **argv)
 	struct server_stats st;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	char host[256], err[512], *unix_path;
+	char host[256], err[512], *unix_path, bound[MAX_LISTEN + 1][80];
 	int rc, removed;
 	size_t i;
 
+	cli_init(PROG, " (try --help)");
 	if ((rc = parse_options(argc, argv, &o)) != -1)
 		return rc;
 	if (o.hostname == NULL) {
@@ -344,20 +313,18 @@ main(int argc, char **argv)
 			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
 		if (!smtp_hostname_ok(host))
-			return usage_error("this host's name %s is not one SMTP "
+			return cli_usage("this host's name %s is not one SMTP "
 			    "replies can carry: give --hostname", host);
 		o.hostname = host;
 	}
 	o.srv.smtp.hostname = o.hostname;
-	if (log_open(PROG, o.log_file, o.use_syslog) == -1) {
-		fprintf(stderr, PROG ": cannot open log file %s: %s\n",
+	if (log_open(PROG, o.log_file, o.use_syslog) == -1)
+		return cli_error(EX_CANTCREAT, "cannot open log file %s: %s",
 		    o.log_file, strerror(errno));
-		return EX_CANTCREAT;
-	}
 	rc = EX_OSERR;
+	/* err reads "spool DIR: why"; the status is every program's. */
 	if ((sp = spool_open(o.spool, err, sizeof(err))) == NULL) {
-		fprintf(stderr, PROG ": spool %s: %s\n", o.spool, err);
-		rc = EX_CANTCREAT;
+		rc = cli_error(cli_open_status(errno), "%s", err);
 		goto out;
 	}
 	/* Only files older than SPOOL_TMP_STALE: a younger one may be
@@ -367,12 +334,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	mime_init();
 	if (evthread_use_pthreads() == -1 || (base = event_base_new()) == NULL) {
-		fprintf(stderr, PROG ": cannot set up the event loop\n");
+		cli_error(rc, "cannot set up the event loop");
 		goto out;
 	}
 	if ((cm = commit_new(base, sp, err, sizeof(err))) == NULL ||
 	    (srv = server_new(base, &o.srv, sp, cm, err, sizeof(err))) == NULL) {
-		fprintf(stderr, PROG ": %s\n", err);
+		cli_error(rc, "%s", err);
 		goto out;
 	}
 	for (i = 0; i < o.nlisten; i++) {
@@ -382,16 +349,19 @@ main(int argc, char **argv)
 				snprintf(err, sizeof(err), "%s: unix sockets are not "
 				    "supported for SMTP", o.listen[i]);
 			free(unix_path);
-			fprintf(stderr, PROG ": %s (try --help)\n", err);
-			rc = EX_USAGE;
+			rc = cli_usage("%s", err);
 			goto out;
 		}
+		/* EX_UNAVAILABLE means the port is taken, as PostMaster's
+		 * does (make run tells the user so). */
 		if (server_listen(srv, (struct sockaddr *)&ss, sslen, err,
 		    sizeof(err)) == -1) {
-			fprintf(stderr, PROG ": %s\n", err);
-			rc = EX_UNAVAILABLE;
+			rc = cli_error(errno == EADDRINUSE ? EX_UNAVAILABLE :
+			    errno == EACCES ? EX_NOPERM : EX_OSERR, "%s", err);
 			goto out;
 		}
+		snprintf(bound[i], sizeof(bound[i]), "%s",
+		    server_listen_name(srv));
 	}
 	ev_term = evsignal_new(base, SIGTERM, on_stop, srv);
 	ev_int = evsignal_new(base, SIGINT, on_stop, srv);
@@ -399,11 +369,12 @@ main(int argc, char **argv)
 	if (ev_term == NULL || ev_int == NULL || ev_hup == NULL ||
 	    evsignal_add(ev_term, NULL) == -1 || evsignal_add(ev_int, NULL) == -1 ||
 	    evsignal_add(ev_hup, NULL) == -1) {
-		fprintf(stderr, PROG ": cannot handle signals\n");
+		cli_error(rc, "cannot handle signals");
 		goto out;
 	}
+	/* The addresses bound, with the port the kernel chose for port 0. */
 	for (i = 0; i < o.nlisten; i++)
-		log_info("listening on %s, spool=%s", o.listen[i], o.spool);
+		log_info("listening on %s, spool=%s", bound[i], o.spool);
 	sd_notify(0, "READY=1");
 	event_base_dispatch(base);
 	sd_notify(0, "STOPPING=1");

@@ -55,6 +55,10 @@ void server_free(struct server *srv);
  * a port in use). */
 int server_listen(struct server *srv, const struct sockaddr *sa,
     socklen_t salen, char *err, size_t errlen);
+/* The address the last successful server_listen() bound, as
+ * "127.0.0.1:2525" or "[::1]:2525", with the port the kernel chose for
+ * port 0; owned by srv.  NULL before the first. */
+const char *server_listen_name(const struct server *srv);
 
 /* Starts the graceful stop: no new connections; idle sessions get 421
  * 4.3.2 now, sessions in a transaction when it ends or when the grace

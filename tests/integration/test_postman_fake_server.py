@@ -25,6 +25,11 @@ from postman_fakes import (EMPTY_LEASE, FakePostMaster, Reply, lease,
 EX_USAGE, EX_NOINPUT, EX_UNAVAILABLE, EX_TEMPFAIL, EX_PROTOCOL, EX_NOPERM = \
     64, 66, 69, 75, 76, 77
 
+# libcurl names the TLS library in its error texts ("OpenSSL/3.0.19").
+OPENSSL_VERSION = re.search(
+    r"OpenSSL/(\S+)", subprocess.run(["curl", "--version"], capture_output=True,
+                                     text=True).stdout).group(1)
+
 
 def fake_sendmail():
     return binary("helpers/fake_sendmail")
@@ -336,9 +341,11 @@ def test_unreachable_postmaster_is_a_temporary_failure(tree, sm):
                            "http://127.0.0.1:%d/po" % port], tree, sendmail_dir=sm)
     assert rc == EX_TEMPFAIL
     lines = log_lines(log)
-    assert lines[0].startswith("lease: http://127.0.0.1:%d/po/lease?wait=0&"
-                               "max_bytes=268439552: Couldn't connect to "
-                               "server: " % port), lines
+    # libcurl's error buffer ends with curl_easy_strerror's words: said once
+    assert re.fullmatch(r"lease: http://127\.0\.0\.1:%d/po/lease\?wait=0&"
+                        r"max_bytes=268439552: Failed to connect to 127\.0\.0\.1 "
+                        r"port %d after \d+ ms: Couldn't connect to server"
+                        % (port, port), lines[0]), lines
     assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
 
 
@@ -415,22 +422,26 @@ def test_connect_timeout_when_the_handshake_is_never_answered(tree, sm):
     assert sendmail_records(sm) == []
     lines = log_lines(log)
     m = re.fullmatch(r"lease: http://127\.0\.0\.1:%d/po/lease\?wait=0&"
-                     r"max_bytes=268439552: Timeout "
-                     r"was reached: Failed to connect to 127\.0\.0\.1 port %d "
+                     r"max_bytes=268439552: Failed to connect to 127\.0\.0\.1 port %d "
                      r"after (\d+) ms: Timeout was reached" % (port, port), lines[0])
     assert m, lines
     assert lines[1:] == ["delivered=0 deferred=0 bounced=0"]
 
 
-def test_bare_host_means_https(pm, tree, sm):
+def test_bare_host_means_https_and_a_plain_http_server_gets_a_hint(pm, tree, sm):
     # A plain-HTTP server spoken to over TLS: the handshake fails, which
-    # shows the bare URL was taken as https://.
+    # shows the bare URL was taken as https://; the log says what to do.
+    # A setup error, not a passing fault: EX_UNAVAILABLE, as for TLS.
     rc, log = run_postman(["--sendmail", fake_sendmail(),
                            "127.0.0.1:%d/po" % pm.port], tree, sendmail_dir=sm)
-    assert rc == EX_TEMPFAIL
-    assert log_lines(log)[0].startswith(
+    assert rc == EX_UNAVAILABLE
+    assert log_lines(log) == [
         "lease: https://127.0.0.1:%d/po/lease?wait=0&max_bytes=268439552: "
-        % pm.port)
+        "SSL connect error: OpenSSL/%s: error:0A00010B:SSL routines::wrong "
+        "version number (the server does not speak TLS; use http:// if it "
+        "is a plain HTTP PostMaster: a URL without a scheme means https://)"
+        % (pm.port, OPENSSL_VERSION),
+        "delivered=0 deferred=0 bounced=0"]
     assert pm.requests == []
 
 
@@ -963,9 +974,10 @@ def test_password_over_plain_http_to_a_remote_host_is_warned_of(tree, sm,
     assert rc == EX_TEMPFAIL, log
     lines = [l for l in log_lines(log) if not l.startswith("--password is")]
     assert lines[0] == CLEAR_WARNING % (source, "192.0.2.1")
-    assert lines[1].startswith(
-        "lease: %s/lease?wait=0&max_bytes=268439552: Couldn't connect to "
-        "server: " % _url("http", "192.0.2.1", how)), lines
+    assert re.fullmatch(
+        r"lease: %s/lease\?wait=0&max_bytes=268439552: Failed to connect to "
+        r"192\.0\.2\.1 port 80 after \d+ ms: Couldn't connect to server"
+        % re.escape(_url("http", "192.0.2.1", how)), lines[1]), lines
     assert lines[2:] == ["delivered=0 deferred=0 bounced=0"]
 
 
@@ -1020,3 +1032,67 @@ def test_loopback_names_bring_no_warning(tree, sm, offline, host):
                           sendmail_dir=sm, wrapper=offline)
     assert rc == EX_TEMPFAIL, log
     assert not [l for l in log_lines(log) if "in clear" in l], log
+
+
+# --- client certificates --------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [
+    (["--key", "key.pem", "x"], "--key needs --cert, the certificate it belongs to"),
+    (["--cert", "cert.pem", "http://192.0.2.1/po"],
+     "--cert needs an https:// URL: plain http:// shows no certificate"),
+], ids=["key_alone", "cert_http"])
+def test_client_certificate_settings_that_cannot_work_are_refused(tree, args,
+                                                                  message):
+    rc, log = run_postman(args, tree)
+    assert rc == EX_USAGE
+    assert log == "postman: %s (see --help)\n" % message
+
+
+def test_a_client_certificate_file_that_cannot_be_read_is_a_tls_failure(
+        tree, sm, tls_cert):
+    pm = FakePostMaster(tls=tls_cert)
+    try:
+        pm.queue(lease([message(1)]))
+        missing = os.path.join(tree, "missing.pem")
+        rc, log = postman(pm, tree, sm, "--cacert", tls_cert[0], "--cert", missing)
+        assert rc == EX_UNAVAILABLE, log
+        # libcurl's words, once: the error and the file it could not load
+        assert log_lines(log)[0].startswith(
+            "lease: %s/lease?wait=0&max_bytes=268439552: Problem with the local "
+            "SSL certificate: could not load PEM client certificate from %s, "
+            % (pm.url, missing)), log
+        assert pm.requests == [] and sendmail_records(sm) == []
+    finally:
+        pm.close()
+
+
+# What nginx answers, with ssl_verify_client on, to a client without a
+# certificate or with one it cannot verify (tests/integration/
+# test_e2e_relay.py has the real nginx).
+NGINX_400 = ("<html>\r\n<head><title>400 %s</title></head>\r\n<body>\r\n"
+             "<center><h1>400 Bad Request</h1></center>\r\n<center>%s</center>"
+             "\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+@pytest.mark.parametrize("title,with_cert,says", [
+    ("No required SSL certificate was sent", False,
+     "it asks for a client certificate (--cert, --key)"),
+    ("The SSL certificate error", True,
+     "it does not accept the client certificate --cert"),
+], ids=["none_sent", "not_accepted"])
+def test_nginx_refusing_the_client_certificate_is_a_permission_failure(
+        tree, sm, tls_cert, title, with_cert, says):
+    pm = FakePostMaster(tls=tls_cert)
+    try:
+        pm.queue(Reply(400, (NGINX_400 % (title, title)).encode(),
+                       headers={"Content-Type": "text/html"}))
+        extra = ["--cert", tls_cert[0], "--key", tls_cert[1]] if with_cert else []
+        rc, log = postman(pm, tree, sm, "--cacert", tls_cert[0], *extra)
+        assert rc == EX_NOPERM, log
+        assert log_lines(log) == [
+            "lease: HTTP 400 from the server in front of PostMaster (%s): %s"
+            % (title, says),
+            "delivered=0 deferred=0 bounced=0"]
+        assert sendmail_records(sm) == [] and pm.acks == [] and pm.fails == []
+    finally:
+        pm.close()

@@ -3,6 +3,7 @@ listening, command line."""
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -167,6 +168,39 @@ def test_sighup_rereads_the_htpasswd_file(daemons, tree, spool):
     pm.d.proc.send_signal(signal.SIGHUP)
     pm.wait_log("keeping the old credentials")
     assert curl(pm.url + "/metrics", user="carol:new-pass")[0] == 200
+
+
+def test_an_htpasswd_file_without_users_is_warned_of_at_start_and_reload(
+        daemons, tree, spool):
+    path = os.path.join(tree, "htpasswd")
+    open(path, "w").close()
+    pm = start_postmaster(daemons, spool, "--htpasswd", path)
+    warning = ("postmaster[%d]: %s has no users: every request will get 401 "
+               "(add one with: htpasswd -B %s NAME)\n" % (pm.d.pid, path, path))
+    pm.wait_log(warning)
+    assert curl(pm.url + "/metrics", user="alice:x")[0] == 401
+    # filled in: no warning at the reload
+    subprocess.run(["htpasswd", "-b", "-B", path, "alice", "pw"], check=True,
+                   capture_output=True)
+    pm.d.proc.send_signal(signal.SIGHUP)
+    pm.wait_log("reloaded %s: 1 users" % path)
+    assert pm.log().count(warning) == 1
+    assert curl(pm.url + "/metrics", user="alice:pw")[0] == 200
+    # emptied again: the reload warns
+    open(path, "w").close()
+    pm.d.proc.send_signal(signal.SIGHUP)
+    pm.wait_log("reloaded %s: 0 users" % path)
+    pm.wait_log(warning, count=2)
+
+
+def test_listen_on_port_0_logs_the_port_it_got(daemons, spool):
+    d = daemons([binary("postmaster"), "-s", spool, "-l", "127.0.0.1:0"])
+    pat = re.compile(r"listening on 127\.0\.0\.1:(\d+), spool=%s, queued=0, "
+                     r"auth=none$" % re.escape(spool), re.M)
+    assert wait_until(lambda: pat.search(d.stderr())), d.stderr()
+    port = int(pat.search(d.stderr()).group(1))
+    assert port != 0
+    assert curl("http://127.0.0.1:%d/healthz" % port)[0] == 200
 
 
 def test_healthz_is_ok_then_503_when_a_spool_folder_is_gone(daemons, spool):

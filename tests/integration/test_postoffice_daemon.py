@@ -99,11 +99,55 @@ def test_limits_at_the_largest_spool_file_start(daemons, spool):
     queued_id(send_message(port, MSG))
 
 
-def test_missing_spool_exits_73(tree):
-    r = run("-s", os.path.join(tree, "absent"), "-l", "127.0.0.1:%d" % free_port())
-    assert r.returncode == 73
-    assert r.stderr.decode().startswith("postoffice: spool ")
-    assert r.stderr.decode().count("\n") == 1
+# One rule for the three programs (common/cli.h): a spool that is not
+# there is EX_NOINPUT, 66 - none of them creates the folder it is given -
+# and the one line names it once.
+NOT_THERE = [("absent", "No such file or directory"),
+             ("a-file", "Not a directory"),
+             ("absent/below", "No such file or directory")]
+
+
+@pytest.mark.parametrize("name,why", NOT_THERE)
+def test_a_spool_that_is_not_there_exits_66_in_every_program(tree, name, why):
+    with open(os.path.join(tree, "a-file"), "w"):
+        pass
+    path = os.path.join(tree, name)
+    for argv, prog in (
+            ([binary("postoffice"), "-s", path, "-l", "127.0.0.1:%d" % free_port()],
+             "postoffice"),
+            ([binary("postmaster"), "-s", path, "-l", "127.0.0.1:%d" % free_port()],
+             "postmaster"),
+            ([binary("postmaster"), "queue", "-s", path, "list"],
+             "postmaster queue")):
+        r = run_program(argv, timeout=10)
+        assert (r.returncode, r.stderr.decode()) == (
+            66, "%s: spool %s: %s\n" % (prog, path, why)), argv
+
+
+def test_an_unwritable_spool_exits_77(tree, spool):
+    """EX_NOPERM: the folder is there, but not this user's to write."""
+    os.chmod(tree, 0o711)
+    os.chmod(spool, 0o555)
+    r = run_program([binary("postoffice"), "-s", spool, "-l",
+                     "127.0.0.1:%d" % free_port()], timeout=10, user="nobody")
+    assert (r.returncode, r.stderr.decode()) == (
+        77, "postoffice: spool %s: not writable: Permission denied\n" % spool)
+
+
+def test_listen_on_port_0_logs_the_port_it_got(daemons, spool):
+    d = daemons([binary("postoffice"), "-s", spool, "--hostname", HOST,
+                 "-l", "127.0.0.1:0", "-l", "[::1]:0"])
+    pat = re.compile(r"listening on (127\.0\.0\.1|\[::1\]):(\d+), spool=%s$"
+                     % re.escape(spool), re.M)
+    assert wait_until(lambda: len(pat.findall(d.stderr())) == 2), d.stderr()
+    got = dict(pat.findall(d.stderr()))
+    assert "0" not in got.values(), d.stderr()
+    for host, port in got.items():
+        family = socket.AF_INET6 if host.startswith("[") else socket.AF_INET
+        with socket.socket(family) as c:
+            c.settimeout(5)
+            c.connect((host.strip("[]"), int(port)))
+            assert c.recv(100).startswith(b"220 ")
 
 
 def test_port_in_use_exits_69(spool):

@@ -7,6 +7,7 @@ import os
 import re
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -163,6 +164,44 @@ def test_show_prints_metadata_then_the_raw_message(five_states, spool):
     assert "attempts: 1" in meta
     assert "last_error: 550 5.1.1 no such user" in meta
     assert data == b"Subject: dead\r\n\r\nhello\r\n"
+
+
+def iso_utc(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def lease_expiry(name):
+    """The epoch seconds in a leased or deferred file's name (ID.LEASE:
+    the lease token starts with them in hex)."""
+    return int(name.split(".")[1][:8], 16)
+
+
+@pytest.mark.parametrize("state,key,folder", [("leased", "lease_expires", ".leased"),
+                                              ("deferred", "retry_at", ".deferred")])
+def test_show_gives_the_subject_and_times_in_iso_8601_utc(five_states, spool,
+                                                          state, key, folder):
+    _, ids, _ = five_states
+    rc, out, _ = queue(spool, "show", ids[state])
+    assert rc == 0
+    meta = out.partition(b"\n\n")[0].decode().splitlines()
+    assert "subject: %s" % state in meta
+    [name] = os.listdir(os.path.join(spool, folder))
+    [line] = [l for l in meta if l.startswith(key + ": ")]
+    assert re.fullmatch(r"%s: %s \(in \d+[smhd]\)" % (key, re.escape(
+        iso_utc(lease_expiry(name)))), line), line
+    # the machine-readable form stays epoch seconds
+    rc, out, _ = queue(spool, "list", "--json", state)
+    assert json.loads(out)["expires"] == lease_expiry(name)
+
+
+def test_requeue_of_a_leased_message_names_the_expiry_in_iso_8601(five_states, spool):
+    _, ids, _ = five_states
+    [name] = os.listdir(os.path.join(spool, ".leased"))
+    rc, _, err = queue(spool, "requeue", ids["leased"])
+    assert rc == EX_TEMPFAIL
+    assert err == ("postmaster queue: %s: leased until %s: it returns to the queue "
+                   "by itself unless delivered\n" % (ids["leased"],
+                                                     iso_utc(lease_expiry(name))))
 
 
 def test_show_raw_gives_binary_data_byte_for_byte(five_states, spool):
