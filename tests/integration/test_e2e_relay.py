@@ -117,7 +117,7 @@ def run(argv, timeout=30, **kw):
     return subprocess.run(argv, capture_output=True, timeout=timeout, **kw)
 
 
-def contrib_site(dest, port, cert, key, htpasswd, sock):
+def contrib_site(dest, port, cert, key, htpasswd, sock, client_ca=None):
     """The installed contrib/nginx-postoffice.conf as a user copies it,
     with only the example host's names and paths replaced by the test's:
     each replacement must match exactly once, so a change to the example
@@ -135,6 +135,13 @@ def contrib_site(dest, port, cert, key, htpasswd, sock):
             ("/run/postoffice/postmaster.socket", sock)):
         assert text.count(old) == 1, old
         text = text.replace(old, new)
+    if client_ca is not None:
+        # doc/deployment.md's client certificates: the two lines it adds
+        # after ssl_protocols.
+        old = "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+        assert text.count(old) == 1
+        text = text.replace(old, old + "    ssl_client_certificate %s;\n"
+                            "    ssl_verify_client on;\n" % client_ca)
     with open(dest, "w") as f:
         f.write(text)
     return dest
@@ -149,6 +156,33 @@ def make_certificate(d):
              "-subj", "/CN=localhost", "-addext",
              "subjectAltName=DNS:localhost,IP:127.0.0.1",
              "-keyout", key, "-out", cert])
+    assert r.returncode == 0, r.stderr
+    return cert, key
+
+
+def make_ca(d, name):
+    """A private CA as doc/deployment.md makes one: (certificate, key)."""
+    cert, key = os.path.join(d, name + "-ca.pem"), os.path.join(d, name + "-ca.key")
+    r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+             "-subj", "/CN=%s CA" % name, "-keyout", key, "-out", cert])
+    assert r.returncode == 0, r.stderr
+    return cert, key
+
+
+def make_client_certificate(d, ca, name):
+    """A client certificate signed by ca: (certificate, key)."""
+    cert, key = os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+    csr = os.path.join(d, name + ".csr")
+    r = run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=" + name,
+             "-keyout", key, "-out", csr])
+    assert r.returncode == 0, r.stderr
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage = clientAuth\n")
+    r = run(["openssl", "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
+             "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert])
     assert r.returncode == 0, r.stderr
     return cert, key
 
@@ -173,8 +207,9 @@ def make_htpasswd(d):
 class Relay:
     """Both hosts of a deployment on loopback, started for one test."""
 
-    def __init__(self, tree, daemons):
+    def __init__(self, tree, daemons, client_ca=None):
         self.tree, self.daemons = tree, daemons
+        self.client_ca = client_ca
         self.spool = self.mkdir("messages")             # the backend's
         self.dest_spool = self.mkdir("destination")     # the MX's
         self.cert, self.key = make_certificate(tree)
@@ -220,7 +255,8 @@ class Relay:
     def start_nginx(self):
         d = self.mkdir("nginx")
         site = contrib_site(os.path.join(d, "site.conf"), self.https_port,
-                            self.cert, self.key, self.htpasswd, self.socket)
+                            self.cert, self.key, self.htpasswd, self.socket,
+                            client_ca=self.client_ca)
         conf = fill("nginx.conf.in", os.path.join(d, "nginx.conf"), DIR=d,
                     SITE=site)
         nginx = self.daemons(["/usr/sbin/nginx", "-p", d, "-e",
@@ -246,7 +282,7 @@ class Relay:
         wait_for_port(self.mx_port, r.proc)
         return r
 
-    def postman(self, password_file=None):
+    def postman(self, password_file=None, extra=()):
         """One PostMan run, as cron starts it.  Returns (status, log)."""
         log = os.path.join(self.tree, "postman.log")
         start = os.path.getsize(log) if os.path.exists(log) else 0
@@ -257,7 +293,7 @@ class Relay:
                  "--sendmail", sbin("msmtp-sendmail"),
                  "--lock", os.path.join(self.tree, "postman.lock"),
                  "--max-time", "20", "--sendmail-timeout", "15",
-                 "--log", log, self.url], env=env)
+                 "--log", log] + list(extra) + [self.url], env=env)
         with open(log, errors="replace") as f:
             f.seek(start)
             text = f.read()
@@ -601,3 +637,46 @@ def test_e2e_destination_5xx_makes_a_dead_letter(tree, daemons, stage):
     wait_until(lambda: any("status=bounced" in l
                            for l in log_lines(relay.postmaster, msgid)),
                what="postmaster logged no status=bounced")
+
+
+def test_e2e_nginx_with_client_certificates_lets_only_its_own_ca_through(tree, daemons):
+    """doc/deployment.md's recommended setup: nginx verifies PostMan's
+    certificate against a private CA (ssl_verify_client on), beside the
+    password.  Without a certificate, and with one from another CA, nginx
+    answers 400 itself; with the CA's own, the mail goes through."""
+    certs = os.path.join(tree, "certs")
+    os.makedirs(certs)
+    ca = make_ca(certs, "relay")
+    good = make_client_certificate(certs, ca, "postman")
+    stranger = make_client_certificate(certs, make_ca(certs, "other"), "stranger")
+    relay = Relay(tree, daemons, client_ca=ca[0])
+    relay.start_destination()
+    msgid = submit_direct(relay)
+    refused = re.compile(r'"POST /postoffice/lease\S* HTTP/1\.1" 400 upstream=-$', re.M)
+
+    status, log = relay.postman()
+    assert status == 77, log                # EX_NOPERM
+    assert ("lease: HTTP 400 from the server in front of PostMaster (No "
+            "required SSL certificate was sent): it asks for a client "
+            "certificate (--cert, --key)") in log
+    wait_until(lambda: len(refused.findall(relay.access_log())) == 1,
+               what="no 400 in nginx's access log")
+
+    status, log = relay.postman(extra=["--cert", stranger[0], "--key", stranger[1]])
+    assert status == 77, log
+    assert ("lease: HTTP 400 from the server in front of PostMaster (The SSL "
+            "certificate error): it does not accept the client certificate "
+            "--cert") in log
+    wait_until(lambda: len(refused.findall(relay.access_log())) == 2,
+               what="no second 400 in nginx's access log")
+    # PostMaster saw neither request: nothing leased, nothing moved.
+    assert "upstream=unix" not in relay.access_log()
+    assert spool_messages(relay.spool) == [msgid]
+    assert relay.area(".leased") == []
+
+    status, log = relay.postman(extra=["--cert", good[0], "--key", good[1]])
+    assert status == 0, log
+    assert "delivered=1 deferred=0 bounced=0" in log
+    assert spool_messages(relay.spool) == []
+    [got] = spool_messages(relay.dest_spool)
+    assert b"Subject: failure path\r\n" in stored(relay.dest_spool, got)[1]
