@@ -166,12 +166,13 @@ def test_fdatasync_failing_within_a_commit_group_fails_only_its_messages(
 
 # --- the spool itself ----------------------------------------------------------
 
-def test_unreadable_spool_at_start_exits_73(tree, spool, shim):
+def test_unreadable_spool_at_start_exits_77(tree, spool, shim):
+    """EX_NOPERM, as in every program (common/cli.h's cli_open_status)."""
     faults = Faults(tree, shim)
     faults.arm("open", "EACCES", "*", "/messages")
     r = run_program([os.path.join(BUILD, "postoffice"), "-s", spool,
                      "-l", "127.0.0.1:%d" % free_port()], env=faults.env, timeout=60)
-    assert r.returncode == 73, r.stderr
+    assert r.returncode == 77, r.stderr
     lines = r.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "Permission denied" in lines[0], lines
     count(faults)
