@@ -129,6 +129,12 @@ run:
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tools/run.sh
 
+# README's two commands on a new minimal Debian 12 root (debootstrap, as
+# root): make run and a first mail into its Maildir, then make check.
+.PHONY: fresh-check
+fresh-check:
+	@tools/fresh-debian.sh
+
 bench:
 	@tools/deps.sh build test bench
 	@$(MAKE) --no-print-directory all
