@@ -185,6 +185,9 @@ def new_id(old, domain):
     if isinstance(old, str):
         old = old.encode()
     key = msgid_key()
-    assert key is not None, "no /etc/machine-id: the digest key is random"
+    if key is None:
+        import pytest
+        pytest.skip("no /etc/machine-id: PostOffice digests identifiers with "
+                    "a random key, so the new ones cannot be foretold")
     digest = hmac.new(key.encode(), old, hashlib.sha256).hexdigest()[:32]
     return ("%s@%s" % (digest, domain)).encode()

@@ -26,7 +26,7 @@ import time
 import pytest
 
 from conftest import TOP, wait_until
-from postoffice_util import new_id, only_message, raw_data, start
+from postoffice_util import msgid_key, new_id, only_message, raw_data, start
 
 SENDER = "shop@example.org"
 RCPT = "customer@example.net"
@@ -205,8 +205,27 @@ def expected(data, helo):
         for i in re.findall(rb"<([^<>\s]+@([^<>\s@]+))>", m.group(1)):
             if names_backend(i[1], helo, socket.gethostname()):
                 ids.add(i[0])
+    domain = SENDER.split("@")[1].encode()
+    if msgid_key() is None and ids:
+        # A random key (no machine id): each identifier becomes some
+        # digest, the same one at every mention.
+        forms = {}
+        for k, i in enumerate(sorted(ids)):
+            forms[b"<" + i + b">"] = (k, b"<", b">")
+            forms[b"cid:" + i] = (k, b"cid:", b"")
+        pat, pos, named = b"", 0, set()
+        alts = b"|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+        for m in re.finditer(alts, out):
+            k, pre, post = forms[m.group(0)]
+            d = b"(?P=d%d)" % k if k in named else b"(?P<d%d>[0-9a-f]{32})" % k
+            named.add(k)
+            pat += re.escape(out[pos:m.start()]) + re.escape(pre) + d + \
+                re.escape(b"@" + domain + post)
+            pos = m.end()
+        pat += re.escape(out[pos:])
+        return re.compile(pat, re.S), ids
     for i in ids:
-        n = new_id(i, SENDER.split("@")[1])
+        n = new_id(i, domain.decode())
         out = out.replace(b"<" + i + b">", b"<" + n + b">")
         out = out.replace(b"cid:" + i, b"cid:" + n)
     return out, ids
@@ -242,7 +261,11 @@ def deliver(daemons, spool, send):
 
 def check(name, version, facts, spooled, table, note=""):
     want, rewritten = expected(facts["data"], facts["helo"])
-    assert spooled == want
+    if isinstance(want, re.Pattern):
+        assert want.fullmatch(spooled), (spooled, want.pattern)
+        want = spooled
+    else:
+        assert spooled == want
     assert leaks(spooled, facts["helo"]) == []
     assert not re.search(rb"(?im)^received\s*:", spooled.partition(b"\r\n\r\n")[0])
     changes = []
