@@ -225,11 +225,21 @@ chmod 755 "$root"
 } >"$root/etc/apt/sources.list"
 say "root at $root after $(($(date +%s) - start)) s"
 
+# SIGINT or SIGTERM here ends the namespace (timeout passes the signal on,
+# and kills it 10 s later), and only then is the root removed.
 left=$((limit - ($(date +%s) - start)))
-rc=0
 FRESH_CACHE=$cache timeout -k 10 "$left" \
     unshare --mount --propagation private --pid --fork --mount-proc --kill-child \
-    "$top/tools/fresh-debian.sh" --in-namespace "$root" "$top" "$sha" "$start" || rc=$?
+    "$top/tools/fresh-debian.sh" --in-namespace "$root" "$top" "$sha" "$start" &
+ns=$!
+stopped=""
+trap 'stopped=1; kill -TERM $ns 2>/dev/null' INT TERM
+while :; do
+	rc=0
+	wait $ns || rc=$?
+	kill -0 $ns 2>/dev/null || break
+done
+[ -z "$stopped" ] || fail "stopped by a signal"
 case $rc in
 124 | 137) fail "not done within FRESH_LIMIT=$limit s" ;;
 esac
