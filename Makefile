@@ -149,6 +149,16 @@ fuzz:
 deb-check:
 	@tools/deb-check.sh
 
+# Power loss: PostOffice in a qemu VM, its plug pulled CUTS times while
+# clients send mail; every acknowledged message must survive (as root;
+# tests/vm/).  NOSYNC=1 turns PostOffice's fsyncs into no-ops: it must fail.
+CUTS ?= 10
+.PHONY: powerloss
+powerloss:
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/helpers/spool_check
+	@BUILD=$(BUILD) /usr/bin/python3 tests/vm/powerloss.py --cuts $(CUTS) \
+	  $(if $(filter 1,$(NOSYNC)),--nosync)
+
 # Installed by `make install`: man pages from man/, the units with their
 # ExecStart paths made to point at SBINDIR, the documentation (doc/ keeps
 # its name under DOCDIR, so README's links hold) and the examples

@@ -11,6 +11,10 @@
  *            path); only those calls fail
  *   Each injected fault is appended as one line to FILE.log.
  *
+ *   FAULT_NOSYNC=1   fsync, fdatasync, syncfs, sync_file_range and sync
+ *     succeed without doing anything: the data stays in the page cache,
+ *     so only a power loss (the VM test, tests/vm/) can tell.
+ *
  * With no FAULT_CTL, or no line for an operation, the real call is made.
  * Built by the tests with: cc -shared -fPIC -o faultshim.so faultshim.c -ldl
  */
@@ -73,6 +77,14 @@ errno_named(const char *s)
 		if (strcmp(s, names[i].name) == 0)
 			return names[i].value;
 	return atoi(s) > 0 ? atoi(s) : EIO;
+}
+
+static int
+nosync(void)
+{
+	const char *v = getenv("FAULT_NOSYNC");
+
+	return v != NULL && strcmp(v, "1") == 0;
 }
 
 /* Returns the errno to fail op on path with, or 0 to make the call. */
@@ -179,6 +191,8 @@ fdatasync(int fd)
 	int e;
 
 	REAL(int, fdatasync, int);
+	if (nosync())
+		return 0;
 	if ((e = fault_for("fdatasync", fd_path(fd, path, sizeof(path)))) != 0) {
 		errno = e;
 		return -1;
@@ -193,11 +207,40 @@ fsync(int fd)
 	int e;
 
 	REAL(int, fsync, int);
+	if (nosync())
+		return 0;
 	if ((e = fault_for("fsync", fd_path(fd, path, sizeof(path)))) != 0) {
 		errno = e;
 		return -1;
 	}
 	return real_fsync(fd);
+}
+
+int
+syncfs(int fd)
+{
+	REAL(int, syncfs, int);
+	if (nosync())
+		return 0;
+	return real_syncfs(fd);
+}
+
+int
+sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
+{
+	REAL(int, sync_file_range, int, off_t, off_t, unsigned int);
+	if (nosync())
+		return 0;
+	return real_sync_file_range(fd, offset, nbytes, flags);
+}
+
+void
+sync(void)
+{
+	REAL(void, sync, void);
+	if (nosync())
+		return;
+	real_sync();
 }
 
 int

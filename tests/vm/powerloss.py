@@ -1,0 +1,220 @@
+"""make powerloss: pulls the plug on a VM running PostOffice while clients
+on the host send it mail, and checks that every message PostOffice
+acknowledged with a 250 is still in the spool afterwards, whole and valid
+under the id the 250 named.
+
+  powerloss.py [--cuts N] [--nosync] [--seed S]   (BUILD from the environment)
+
+Each cut: boot the guest (its ext4 journal replays whatever the previous
+cut left), wait for PostOffice's ready line, run the clients for a random
+0.5 to 4 s, SIGKILL qemu.  After the last cut one more boot checks every
+queued file with the project's decoder (spool_check).  The last line is
+"powerloss: N cuts, M acknowledged, L lost, I invalid"; the exit status is
+1 when L or I is not 0.  --nosync runs PostOffice with its fsyncs turned
+into no-ops (the fault shim), to show that the test can fail."""
+
+import argparse
+import os
+import random
+import re
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vm  # noqa: E402
+
+SESSIONS = 4
+QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9a-f]{32})$")
+
+
+class Ledger:
+    """What the clients were told: id -> (token, data length)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.acked = {}
+        self.sent = 0
+
+    def ack(self, qid, token, length):
+        with self.lock:
+            self.acked[qid] = (token, length)
+
+
+def message(token, rnd):
+    """A message of 100 B to 300 KiB carrying token; mostly small, now and
+    then past the 256 KiB PostOffice holds in memory."""
+    r = rnd.random()
+    size = (rnd.randint(100, 2000) if r < 0.6 else
+            rnd.randint(2000, 64 * 1024) if r < 0.9 else
+            rnd.randint(64 * 1024, 300 * 1024))
+    head = ("From: load@powerloss.example\r\nTo: sink@powerloss.example\r\n"
+            "Subject: %s\r\nMessage-ID: <%s@powerloss.example>\r\n"
+            "Date: Thu, 03 Dec 2026 08:00:00 +0000\r\n\r\n%s\r\n" %
+            (token, token, token)).encode()
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+    body = line * max(0, (size - len(head)) // len(line))
+    return head + body
+
+
+class Session:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.buf = b""
+
+    def reply(self):
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            if line[3:4] != b"-":
+                return line.decode("ascii", "replace")
+
+
+def client(port, ledger, stop, wid, seed):
+    """Sends until stop: MAIL, RCPT and DATA pipelined, then the data;
+    records every 250 ... queued as ID.  Reconnects after any error (the
+    plug is pulled under it)."""
+    rnd = random.Random(seed)
+    n = 0
+    while not stop.is_set():
+        try:
+            s = Session(port)
+        except OSError:
+            time.sleep(0.05)
+            continue
+        try:
+            if not s.reply().startswith("220"):
+                raise EOFError
+            s.sock.sendall(b"EHLO client.powerloss.example\r\n")
+            s.reply()
+            while not stop.is_set():
+                token = "pl-%d-%d-%d" % (seed, wid, n)
+                n += 1
+                s.sock.sendall(b"MAIL FROM:<load@powerloss.example>\r\n"
+                               b"RCPT TO:<sink@powerloss.example>\r\nDATA\r\n")
+                r = [s.reply(), s.reply(), s.reply()]
+                if not r[2].startswith("354"):
+                    raise EOFError
+                data = message(token, rnd)
+                s.sock.sendall(data + b".\r\n")
+                with ledger.lock:
+                    ledger.sent += 1
+                m = QUEUED.match(s.reply())
+                if m:
+                    ledger.ack(m.group(1), token, len(data))
+        except (OSError, EOFError):
+            pass
+        finally:
+            s.sock.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check(kernel, initrd, disk, workdir, accel):
+    """Boots once more and reads every queued file's verdict:
+    {id: ("ok", data length) or ("bad", reason)}."""
+    guest = vm.VM(kernel, initrd, disk, os.path.join(workdir, "check.log"),
+                  accel, "check")
+    if guest.wait_for(r"^vm: off", 600) is None:
+        guest.pull_plug()
+        raise SystemExit("powerloss: the check boot did not finish; see %s"
+                         % guest.log)
+    guest.wait_off(30)
+    out = {}
+    for line in guest.console().splitlines():
+        m = re.match(r"vm: ok \S*/?([0-9a-f]{32}) (\d+)", line) or \
+            re.match(r"vm: ok ([0-9a-f]{32}) (\d+)", line)
+        if m:
+            out[m.group(1)] = ("ok", int(m.group(2)))
+            continue
+        m = re.match(r"vm: bad (?:\S*/)?([0-9a-f]{32}): (.*)", line)
+        if m:
+            out[m.group(1)] = ("bad", m.group(2))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cuts", type=int, default=10)
+    ap.add_argument("--nosync", action="store_true")
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    a = ap.parse_args()
+    build = os.environ.get("BUILD", "build")
+    rnd = random.Random(a.seed)
+    workdir = os.path.join(vm.CACHE, "powerloss")
+    os.makedirs(workdir, exist_ok=True)
+    kernel, initrd = vm.initramfs(build)
+    accel, why = vm.choose_accel(kernel, initrd, workdir)
+    vm.say("powerloss: qemu accel=%s (%s)" % (accel, why))
+    vm.say("powerloss: seed %d, %d cuts%s" % (
+        a.seed, a.cuts, ", PostOffice's fsyncs disabled" if a.nosync else ""))
+    disk = os.path.join(workdir, "spool.img")
+    vm.new_disk(disk)
+    ledger = Ledger()
+    boots, lives, t_start = [], [], time.monotonic()
+    for cut in range(1, a.cuts + 1):
+        port = free_port()
+        guest = vm.VM(kernel, initrd, disk, os.path.join(workdir, "boot.log"),
+                      accel, "serve", port=port, nosync=a.nosync)
+        ready = guest.wait_for(r"^vm: ready", 120)
+        if ready is None:
+            guest.pull_plug()
+            raise SystemExit("powerloss: cut %d: the guest did not get ready; "
+                             "see %s" % (cut, guest.log))
+        boots.append(ready)
+        stop = threading.Event()
+        threads = [threading.Thread(target=client, daemon=True,
+                                    args=(port, ledger, stop, w,
+                                          rnd.randint(1, 1 << 30)))
+                   for w in range(SESSIONS)]
+        before = len(ledger.acked)
+        for t in threads:
+            t.start()
+        life = rnd.uniform(0.5, 4.0)
+        time.sleep(life)
+        guest.pull_plug()
+        lives.append(life)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        vm.say("powerloss: cut %d after %.1f s of load (boot %.1f s): "
+               "%d acknowledged" % (cut, life, ready,
+                                    len(ledger.acked) - before))
+    verdict = check(kernel, initrd, disk, workdir, accel)
+    lost = invalid = 0
+    for qid, (token, length) in sorted(ledger.acked.items()):
+        v = verdict.get(qid)
+        if v is None:
+            lost += 1
+            vm.say("powerloss: lost %s (%s, %d bytes)" % (qid, token, length))
+        elif v[0] == "bad" or v[1] != length:
+            invalid += 1
+            vm.say("powerloss: invalid %s (%s): %s" % (
+                qid, token, v[1] if v[0] == "bad" else
+                "%d bytes of data, %d sent" % (v[1], length)))
+    bad_other = [q for q, v in verdict.items()
+                 if v[0] == "bad" and q not in ledger.acked]
+    for q in bad_other:
+        invalid += 1
+        vm.say("powerloss: invalid %s (not acknowledged): %s" % (q, verdict[q][1]))
+    total = time.monotonic() - t_start
+    vm.say("powerloss: %d sent, %d files in the queue, boot %.1f s on "
+           "average, %.1f s per cut, %.0f s in all" % (
+               ledger.sent, len(verdict), sum(boots) / len(boots),
+               total / a.cuts, total))
+    vm.say("powerloss: %d cuts, %d acknowledged, %d lost, %d invalid" % (
+        a.cuts, len(ledger.acked), lost, invalid))
+    return 1 if lost or invalid else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
