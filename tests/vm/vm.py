@@ -17,6 +17,7 @@ unpacked (not installed) into the cache folder, VM_CACHE (default
 it holds changes."""
 
 import hashlib
+import lzma
 import os
 import re
 import shutil
@@ -76,8 +77,27 @@ def kernel():
     vmlinuz = [f for f in os.listdir(os.path.join(root, "boot"))
                if f.startswith("vmlinuz-")][0]
     version = vmlinuz[len("vmlinuz-"):]
-    return (os.path.join(root, "boot", vmlinuz),
+    return (vmlinux(os.path.join(root, "boot", vmlinuz)),
             os.path.join(root, "lib", "modules", version))
+
+
+def vmlinux(vmlinuz):
+    """The kernel's ELF image, unpacked from the xz stream in vmlinuz.
+    qemu starts it at its PVH entry: no BIOS boot protocol and no
+    decompression in the guest, which under software emulation take 8 of
+    the 12 seconds a boot of vmlinuz takes."""
+    out = vmlinuz.replace("vmlinuz-", "vmlinux-")
+    if not os.path.exists(out):
+        with open(vmlinuz, "rb") as f:
+            data = f.read()
+        start = data.find(b"\xfd7zXZ\x00")
+        elf = lzma.LZMADecompressor().decompress(data[start:])
+        if start < 0 or not elf.startswith(b"\x7fELF"):
+            raise SystemExit("vm: %s holds no xz-packed ELF kernel" % vmlinuz)
+        with open(out + ".new", "wb") as f:
+            f.write(elf)
+        os.rename(out + ".new", out)
+    return out
 
 
 def module_order(moddir, names):
@@ -201,7 +221,7 @@ class VM:
 
     def __init__(self, vmlinuz, initrd, disk, log, accel, mode, port=None,
                  nosync=False):
-        args = "console=ttyS0 quiet panic=-1 po.mode=%s po.nosync=%d" % (
+        args = "console=ttyS0 %s panic=-1 po.mode=%s po.nosync=%d" % (os.environ.get("VM_KARGS", "quiet"),
             mode, 1 if nosync else 0)
         net = "user,id=n0,restrict=off"
         if port:
