@@ -3,7 +3,8 @@ on the host send it mail, and checks that every message PostOffice
 acknowledged with a 250 is still in the spool afterwards, whole and valid
 under the id the 250 named.
 
-  powerloss.py [--cuts N] [--nosync] [--seed S]   (BUILD from the environment)
+  powerloss.py [--cuts N] [--nosync] [--delivery] [--seed S]   (BUILD from
+  the environment)
 
 Each cut: boot the guest (its ext4 journal replays whatever the previous
 cut left), wait for PostOffice's ready line, run the clients for a random
@@ -11,9 +12,17 @@ cut left), wait for PostOffice's ready line, run the clients for a random
 queued file with the project's decoder (spool_check).  The last line is
 "powerloss: N cuts, M acknowledged, L lost, I invalid"; the exit status is
 1 when L or I is not 0.  --nosync runs PostOffice with its fsyncs turned
-into no-ops (the fault shim), to show that the test can fail."""
+into no-ops (the fault shim), to show that the test can fail.
+
+--delivery also runs PostMaster in the guest, and two lease clients on the
+host that acknowledge 70 % of what they lease as delivered: then a message
+may leave the spool only after its acknowledgement, and one that is back
+after it (a delete the cut undid) is counted, not failed (delivery is at
+least once)."""
 
 import argparse
+import http.client
+import json
 import os
 import random
 import re
@@ -30,12 +39,17 @@ QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9a-f]{32})$")
 
 
 class Ledger:
-    """What the clients were told: id -> (token, data length)."""
+    """What the clients were told: acked, id -> (token, data length) for
+    each 250; delivered, the ids whose delivery PostMaster acknowledged
+    (200 to the ack); leases, how many messages were leased."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.acked = {}
+        self.delivered = set()
+        self.ack_sent = set()
         self.sent = 0
+        self.leased = 0
 
     def ack(self, qid, token, length):
         with self.lock:
@@ -113,6 +127,36 @@ def client(port, ledger, stop, wid, seed):
             s.sock.close()
 
 
+def deliverer(port, ledger, stop, seed):
+    """A PostMan stand-in: leases batches and acknowledges 70 % of what it
+    gets as delivered; the rest is left to its lease's expiry."""
+    rnd = random.Random(seed)
+    while not stop.is_set():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            c.request("POST", "/lease?max=10&wait=1")
+            r = c.getresponse()
+            batch = json.loads(r.read()) if r.status == 200 else {}
+            for m in batch.get("messages") or []:
+                with ledger.lock:
+                    ledger.leased += 1
+                if rnd.random() >= 0.7:
+                    continue
+                # Sent is enough for the message to go: the cut may fall
+                # between PostMaster's delete and its 200.
+                with ledger.lock:
+                    ledger.ack_sent.add(m["id"])
+                c.request("POST", "/leases/%s/%s/ack" % (batch["lease"], m["id"]))
+                r = c.getresponse()
+                r.read()
+                if r.status == 200:
+                    with ledger.lock:
+                        ledger.delivered.add(m["id"])
+            c.close()
+        except (OSError, http.client.HTTPException, ValueError):
+            time.sleep(0.1)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,12 +175,11 @@ def check(kernel, initrd, disk, workdir, accel):
     guest.wait_off(30)
     out = {}
     for line in guest.console().splitlines():
-        m = re.match(r"vm: ok \S*/?([0-9a-f]{32}) (\d+)", line) or \
-            re.match(r"vm: ok ([0-9a-f]{32}) (\d+)", line)
+        m = re.match(r"vm: (?:\.\w+ )?ok (?:\S*/)?([0-9a-f]{32}) (\d+)$", line)
         if m:
             out[m.group(1)] = ("ok", int(m.group(2)))
             continue
-        m = re.match(r"vm: bad (?:\S*/)?([0-9a-f]{32}): (.*)", line)
+        m = re.match(r"vm: (?:\.\w+ )?bad (?:\S*/)?([0-9a-f]{32}): (.*)", line)
         if m:
             out[m.group(1)] = ("bad", m.group(2))
     return out
@@ -146,6 +189,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cuts", type=int, default=10)
     ap.add_argument("--nosync", action="store_true")
+    ap.add_argument("--delivery", action="store_true",
+                    help="PostMaster too, with lease clients acknowledging")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     a = ap.parse_args()
     build = os.environ.get("BUILD", "build")
@@ -155,16 +200,21 @@ def main():
     kernel, initrd = vm.initramfs(build)
     accel, why = vm.choose_accel(kernel, initrd, workdir)
     vm.say("powerloss: qemu accel=%s (%s)" % (accel, why))
-    vm.say("powerloss: seed %d, %d cuts%s" % (
-        a.seed, a.cuts, ", PostOffice's fsyncs disabled" if a.nosync else ""))
+    vm.say("powerloss: seed %d, %d cuts%s%s" % (
+        a.seed, a.cuts, ", PostOffice's fsyncs disabled" if a.nosync else "",
+        ", PostMaster leasing to 2 clients" if a.delivery else ""))
     disk = os.path.join(workdir, "spool.img")
     vm.new_disk(disk)
     ledger = Ledger()
     boots, lives, t_start = [], [], time.monotonic()
     for cut in range(1, a.cuts + 1):
-        port = free_port()
+        port, http_port = free_port(), free_port()
+        ports = {2525: port}
+        if a.delivery:
+            ports[8000] = http_port
         guest = vm.VM(kernel, initrd, disk, os.path.join(workdir, "boot.log"),
-                      accel, "serve", port=port, nosync=a.nosync)
+                      accel, "serve", ports=ports, nosync=a.nosync,
+                      delivery=a.delivery)
         ready = guest.wait_for(r"^vm: ready", 120)
         if ready is None:
             guest.pull_plug()
@@ -176,6 +226,11 @@ def main():
                                     args=(port, ledger, stop, w,
                                           rnd.randint(1, 1 << 30)))
                    for w in range(SESSIONS)]
+        if a.delivery:
+            threads += [threading.Thread(target=deliverer, daemon=True,
+                                         args=(http_port, ledger, stop,
+                                               rnd.randint(1, 1 << 30)))
+                        for _ in range(2)]
         before = len(ledger.acked)
         for t in threads:
             t.start()
@@ -193,6 +248,8 @@ def main():
     lost = invalid = 0
     for qid, (token, length) in sorted(ledger.acked.items()):
         v = verdict.get(qid)
+        if v is None and qid in ledger.ack_sent:
+            continue
         if v is None:
             lost += 1
             vm.say("powerloss: lost %s (%s, %d bytes)" % (qid, token, length))
@@ -206,6 +263,11 @@ def main():
     for q in bad_other:
         invalid += 1
         vm.say("powerloss: invalid %s (not acknowledged): %s" % (q, verdict[q][1]))
+    if a.delivery:
+        back = [q for q in ledger.delivered if q in verdict]
+        vm.say("powerloss: %d leased, %d acknowledged as delivered, %d of "
+               "them back in the spool after the acknowledgement" % (
+                   ledger.leased, len(ledger.delivered), len(back)))
     total = time.monotonic() - t_start
     vm.say("powerloss: %d sent, %d files in the queue, boot %.1f s on "
            "average, %.1f s per cut, %.0f s in all" % (

@@ -156,7 +156,7 @@ def initramfs(build):
     tools()
     vmlinuz, moddir = kernel()
     busybox = shutil.which("busybox")
-    bins = [os.path.join(build, "postoffice"),
+    bins = [os.path.join(build, "postoffice"), os.path.join(build, "postmaster"),
             os.path.join(build, "tests", "helpers", "spool_check")]
     shim = faultshim(build)
     init = os.path.join(TOP, "tests", "vm", "init")
@@ -219,13 +219,16 @@ def new_disk(path, size="2G"):
 class VM:
     """One boot of the guest: qemu with the serial console in log."""
 
-    def __init__(self, vmlinuz, initrd, disk, log, accel, mode, port=None,
-                 nosync=False):
-        args = "console=ttyS0 %s panic=-1 po.mode=%s po.nosync=%d" % (os.environ.get("VM_KARGS", "quiet"),
-            mode, 1 if nosync else 0)
-        net = "user,id=n0,restrict=off"
-        if port:
-            net += ",hostfwd=tcp:127.0.0.1:%d-:2525" % port
+    def __init__(self, vmlinuz, initrd, disk, log, accel, mode, ports=None,
+                 nosync=False, delivery=False):
+        """ports: {guest port: host port}, forwarded from the host's
+        loopback only."""
+        args = "console=ttyS0 %s panic=-1 po.mode=%s po.nosync=%d " \
+            "po.delivery=%d" % (os.environ.get("VM_KARGS", "quiet"), mode,
+                                1 if nosync else 0, 1 if delivery else 0)
+        net = "user,id=n0,restrict=on"
+        for guest, host in sorted((ports or {}).items()):
+            net += ",hostfwd=tcp:127.0.0.1:%d-:%d" % (host, guest)
         self.log = log
         argv = NICE + [
             "qemu-system-x86_64", "-nodefaults", "-no-reboot",
