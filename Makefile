@@ -152,13 +152,15 @@ deb-check:
 # Power loss: PostOffice in a qemu VM, its plug pulled CUTS times while
 # clients send mail; every acknowledged message must survive (as root;
 # tests/vm/).  NOSYNC=1 turns PostOffice's fsyncs into no-ops: it must fail.
-# DELIVERY=1 adds PostMaster, leasing to clients that acknowledge.
+# DELIVERY=1 adds PostMaster, leasing to clients that acknowledge;
+# POSTMAN=1 adds PostMaster drained by the real PostMan into a Maildir.
 CUTS ?= 10
 .PHONY: powerloss
 powerloss:
 	@$(MAKE) --no-print-directory all $(BUILD)/tests/helpers/spool_check
 	@BUILD=$(BUILD) /usr/bin/python3 tests/vm/powerloss.py --cuts $(CUTS) \
-	  $(if $(filter 1,$(NOSYNC)),--nosync) $(if $(filter 1,$(DELIVERY)),--delivery)
+	  $(if $(filter 1,$(NOSYNC)),--nosync) $(if $(filter 1,$(DELIVERY)),--delivery) \
+	  $(if $(filter 1,$(POSTMAN)),--postman)
 
 # Installed by `make install`: man pages from man/, the units with their
 # ExecStart paths made to point at SBINDIR, the documentation (doc/ keeps

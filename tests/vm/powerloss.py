@@ -26,7 +26,9 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -50,6 +52,7 @@ class Ledger:
         self.ack_sent = set()
         self.sent = 0
         self.leased = 0
+        self.runs = 0
 
     def ack(self, qid, token, length):
         with self.lock:
@@ -157,6 +160,48 @@ def deliverer(port, ledger, stop, seed):
             time.sleep(0.1)
 
 
+def postman_runs(port, ledger, stop, wid, build, maildir):
+    """The real PostMan, run again and again as cron would (but without
+    the two minutes between runs) until stop: each run leases, delivers
+    into maildir and acknowledges until the queue is empty.  When the
+    plug is pulled under it, its requests fail and the next run starts."""
+    argv = [os.path.join(build, "postman"), "--maildir", maildir,
+            "--lock", os.path.join(os.path.dirname(maildir), "lock.%d" % wid),
+            "--connect-timeout", "2", "--timeout", "10", "--batch", "10",
+            "--log", os.path.join(os.path.dirname(maildir), "postman.%d.log" % wid),
+            "http://127.0.0.1:%d/" % port]
+    while not stop.is_set():
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while p.poll() is None and not stop.is_set():
+            time.sleep(0.05)
+        if p.poll() is None:
+            p.terminate()  # lets the message in hand finish, then exits
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        with ledger.lock:
+            ledger.runs += 1
+        time.sleep(0.1)
+
+
+def maildir_tokens(maildir):
+    """token -> how many times it was delivered into maildir."""
+    seen = {}
+    for sub in ("new", "cur"):
+        d = os.path.join(maildir, sub)
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            with open(os.path.join(d, name), "rb") as f:
+                head = f.read(4096)
+            m = re.search(rb"^Subject: (pl-[0-9-]+)\r?$", head, re.M)
+            if m:
+                t = m.group(1).decode()
+                seen[t] = seen.get(t, 0) + 1
+    return seen
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -191,8 +236,12 @@ def main():
     ap.add_argument("--nosync", action="store_true")
     ap.add_argument("--delivery", action="store_true",
                     help="PostMaster too, with lease clients acknowledging")
+    ap.add_argument("--postman", action="store_true",
+                    help="PostMaster too, drained by the real PostMan")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     a = ap.parse_args()
+    if a.postman:
+        a.delivery = True
     build = os.environ.get("BUILD", "build")
     rnd = random.Random(a.seed)
     workdir = os.path.join(vm.CACHE, "powerloss")
@@ -202,9 +251,13 @@ def main():
     vm.say("powerloss: qemu accel=%s (%s)" % (accel, why))
     vm.say("powerloss: seed %d, %d cuts%s%s" % (
         a.seed, a.cuts, ", PostOffice's fsyncs disabled" if a.nosync else "",
+        ", PostMaster drained by 2 PostMan processes" if a.postman else
         ", PostMaster leasing to 2 clients" if a.delivery else ""))
     disk = os.path.join(workdir, "spool.img")
     vm.new_disk(disk)
+    maildir = os.path.join(workdir, "postman", "Maildir")
+    shutil.rmtree(os.path.dirname(maildir), ignore_errors=True)
+    os.makedirs(maildir)
     ledger = Ledger()
     boots, lives, t_start = [], [], time.monotonic()
     for cut in range(1, a.cuts + 1):
@@ -226,7 +279,12 @@ def main():
                                     args=(port, ledger, stop, w,
                                           rnd.randint(1, 1 << 30)))
                    for w in range(SESSIONS)]
-        if a.delivery:
+        if a.postman:
+            threads += [threading.Thread(target=postman_runs, daemon=True,
+                                         args=(http_port, ledger, stop, w,
+                                               build, maildir))
+                        for w in range(2)]
+        elif a.delivery:
             threads += [threading.Thread(target=deliverer, daemon=True,
                                          args=(http_port, ledger, stop,
                                                rnd.randint(1, 1 << 30)))
@@ -245,10 +303,11 @@ def main():
                "%d acknowledged" % (cut, life, ready,
                                     len(ledger.acked) - before))
     verdict = check(kernel, initrd, disk, workdir, accel)
+    mailed = maildir_tokens(maildir) if a.postman else {}
     lost = invalid = 0
     for qid, (token, length) in sorted(ledger.acked.items()):
         v = verdict.get(qid)
-        if v is None and qid in ledger.ack_sent:
+        if v is None and (qid in ledger.ack_sent or token in mailed):
             continue
         if v is None:
             lost += 1
@@ -263,7 +322,14 @@ def main():
     for q in bad_other:
         invalid += 1
         vm.say("powerloss: invalid %s (not acknowledged): %s" % (q, verdict[q][1]))
-    if a.delivery:
+    if a.postman:
+        token_of = {q: t for q, (t, _) in ledger.acked.items()}
+        back = [q for q in verdict if token_of.get(q) in mailed]
+        twice = [t for t, n in mailed.items() if n > 1]
+        vm.say("powerloss: %d PostMan runs delivered %d messages; %d of "
+               "them twice, %d still (again) in the spool" % (
+                   ledger.runs, len(mailed), len(twice), len(back)))
+    elif a.delivery:
         back = [q for q in ledger.delivered if q in verdict]
         vm.say("powerloss: %d leased, %d acknowledged as delivered, %d of "
                "them back in the spool after the acknowledgement" % (
