@@ -445,6 +445,49 @@ class Bench:
                         "disk/original"], rows)
         self.smtp_cpu = rows
 
+    def bench_durable(self):
+        """The candidates for PostOffice's durable step, as bare loops on
+        the spool's filesystem: what a 250 can cost at the least with
+        each design.  Alternating, medians; nothing deleted meanwhile."""
+        say = self.say
+        say("== durable step candidates (disk primitives, spool file of "
+            "a 2 KiB message: 4,700 bytes)")
+        count = 500 if self.quick else 2000
+        size = 4700
+        designs = [
+            ("one file, fdatasync + folder fsync each", "disk-write",
+             [str(count // 4), str(size)]),
+            ("one file each, groups of 10 (today's design)", "disk-group",
+             [str(count), str(size), "10", "kick"]),
+            ("one file each, one syncfs per 10", "disk-syncfs",
+             [str(count), str(size), "10"]),
+            ("journal, fdatasync per 10, files behind, syncfs per 1,000",
+             "disk-journal", [str(count), str(size), "10", "1000"]),
+            ("journal, fdatasync per 100, files behind, syncfs per 1,000",
+             "disk-journal", [str(count), str(size), "100", "1000"]),
+        ]
+        rates, cpus = {}, {}
+        for rep in range(self.repeat):
+            for name, cmd, argv in designs:
+                d = self.folder("durable")
+                out = kv(run([self.tool, cmd, d] + argv, 300))
+                rates.setdefault(name, []).append(out["rate"])
+                cpus.setdefault(name, []).append(out["cpu_ms"])
+        base = median(rates[designs[1][0]])
+        rows = [[name, fmt_rate(median(rates[name])),
+                 "%.3f" % median(cpus[name]),
+                 ratio(median(rates[name]), base),
+                 "%s-%s" % (fmt_rate(min(rates[name])),
+                            fmt_rate(max(rates[name])))]
+                for name, _, _ in designs]
+        self.say.table(["design", "files/s", "CPU ms/file",
+                        "vs today", "spread"], rows)
+        say("journal: each record appended in place to one preallocated "
+            "file (no metadata change, so its fdatasync writes data "
+            "blocks only); the spool files are written behind it unsynced "
+            "and made durable together by syncfs at each checkpoint")
+        say()
+
     def bench_memory(self):
         say = self.say
         say("== PostOffice memory (issue 2)")
@@ -1049,7 +1092,7 @@ def main():
     b.machine()
     parts = {"smtp": b.bench_smtp, "memory": b.bench_memory,
              "drain": b.bench_drain, "postman": b.bench_postman,
-             "auth": b.bench_auth}
+             "auth": b.bench_auth, "durable": b.bench_durable}
     failed = []
     for name in args.only.split(","):
         try:

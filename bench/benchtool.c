@@ -12,6 +12,16 @@
  *   benchtool disk-group DIR COUNT SIZE GROUP seq|kick
  *       the same with one folder fsync per GROUP files (group commit);
  *       kick starts the write-back of the whole group before its syncs
+ *   benchtool disk-syncfs DIR COUNT SIZE GROUP
+ *       GROUP files written and renamed into DIR without a sync each,
+ *       then one syncfs(2) for the group: the filesystem's whole journal
+ *       commit shared by the group (and by anything else written there)
+ *   benchtool disk-journal DIR COUNT SIZE GROUP CHECKPOINT
+ *       a journal in front of the spool: each record appended to one
+ *       preallocated file, one fdatasync per GROUP records; every record
+ *       also written as its spool file behind the journal (renamed into
+ *       DIR, not synced); every CHECKPOINT records one syncfs(2) makes
+ *       the spool files durable and the journal starts again at offset 0
  *   benchtool disk-drain DIR COUNT SIZE
  *       the filesystem's ceiling for a drain: COUNT files of SIZE bytes
  *       made untimed, then open + read + unlink of each, timed
@@ -378,6 +388,115 @@ disk_group(const char *dir, long count, size_t size, long group,
 	t = now() - t0;
 	close(dfd);
 	free(fds);
+	free(buf);
+	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
+	    count / t, (cpu_now() - c0) * 1e3 / count);
+}
+
+static void
+disk_syncfs(const char *dir, long count, size_t size, long group)
+{
+	char tmp[4096], dst[4096], *buf;
+	double t0, t, c0;
+	int dfd;
+	long i;
+
+	buf = malloc(size);
+	if (buf == NULL || group < 1)
+		die("out of memory or bad group");
+	memset(buf, 'x', size);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	mkdir(tmp, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die("%s: %s", dir, strerror(errno));
+	c0 = cpu_now();
+	t0 = now();
+	for (i = 0; i < count; i++) {
+		int fd;
+
+		snprintf(tmp, sizeof(tmp), "%s/.tmp/s%ld", dir, i);
+		snprintf(dst, sizeof(dst), "%s/s%ld", dir, i);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("%s: %s", tmp, strerror(errno));
+		write_all(fd, buf, size);
+		close(fd);
+		if (rename(tmp, dst) < 0)
+			die("rename: %s", strerror(errno));
+		if ((i + 1) % group == 0 || i + 1 == count)
+			if (syncfs(dfd) < 0)
+				die("syncfs: %s", strerror(errno));
+	}
+	t = now() - t0;
+	close(dfd);
+	free(buf);
+	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
+	    count / t, (cpu_now() - c0) * 1e3 / count);
+}
+
+static void
+disk_journal(const char *dir, long count, size_t size, long group,
+    long checkpoint)
+{
+	char path[4096], tmp[4096], dst[4096], *buf;
+	size_t rec = (size + 4095) & ~(size_t)4095;	/* whole blocks */
+	double t0, t, c0;
+	int dfd, jfd;
+	off_t off = 0;
+	long i;
+
+	buf = malloc(rec);
+	if (buf == NULL || group < 1 || checkpoint < group)
+		die("out of memory, or a bad group or checkpoint");
+	memset(buf, 'x', rec);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	mkdir(tmp, 0700);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/.journal", dir);
+	jfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (dfd < 0 || jfd < 0)
+		die("%s: %s", path, strerror(errno));
+	/* Allocated and synced before the clock starts, as a daemon would
+	 * at start: an overwrite in place changes no metadata, so each
+	 * fdatasync writes data blocks and no journal commit. */
+	if (posix_fallocate(jfd, 0, (off_t)rec * checkpoint) != 0)
+		die("fallocate: %s", strerror(errno));
+	for (i = 0; i < checkpoint; i++)
+		if (pwrite(jfd, buf, rec, (off_t)rec * i) != (ssize_t)rec)
+			die("pwrite: %s", strerror(errno));
+	if (fsync(jfd) < 0 || fsync(dfd) < 0)
+		die("fsync: %s", strerror(errno));
+	c0 = cpu_now();
+	t0 = now();
+	for (i = 0; i < count; i++) {
+		int fd;
+
+		if (pwrite(jfd, buf, rec, off) != (ssize_t)rec)
+			die("pwrite: %s", strerror(errno));
+		off += (off_t)rec;
+		if ((i + 1) % group == 0 || i + 1 == count)
+			if (fdatasync(jfd) < 0)
+				die("fdatasync: %s", strerror(errno));
+		snprintf(tmp, sizeof(tmp), "%s/.tmp/j%ld", dir, i);
+		snprintf(dst, sizeof(dst), "%s/j%ld", dir, i);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			die("%s: %s", tmp, strerror(errno));
+		write_all(fd, buf, size);
+		close(fd);
+		if (rename(tmp, dst) < 0)
+			die("rename: %s", strerror(errno));
+		if ((i + 1) % checkpoint == 0 || i + 1 == count) {
+			if (syncfs(dfd) < 0)
+				die("syncfs: %s", strerror(errno));
+			off = 0;
+		}
+	}
+	t = now() - t0;
+	close(jfd);
+	unlink(path);
+	close(dfd);
 	free(buf);
 	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
 	    count / t, (cpu_now() - c0) * 1e3 / count);
@@ -936,6 +1055,12 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "disk-group") == 0 && argc == 7)
 		disk_group(argv[2], num(argv[3]), (size_t)num(argv[4]),
 		    num(argv[5]), argv[6]);
+	else if (strcmp(cmd, "disk-syncfs") == 0 && argc == 6)
+		disk_syncfs(argv[2], num(argv[3]), (size_t)num(argv[4]),
+		    num(argv[5]));
+	else if (strcmp(cmd, "disk-journal") == 0 && argc == 7)
+		disk_journal(argv[2], num(argv[3]), (size_t)num(argv[4]),
+		    num(argv[5]), num(argv[6]));
 	else if (strcmp(cmd, "disk-drain") == 0 && argc == 5)
 		disk_drain(argv[2], num(argv[3]), (size_t)num(argv[4]));
 	else if (strcmp(cmd, "serve") == 0 && argc == 4)
