@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,6 +52,78 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def percentile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * q / 100))] if v else float("nan")
+
+
+class SmtpClient:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.buf = b""
+        self.reply()
+        self.cmd(b"EHLO bench.example")
+
+    def reply(self):
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise EOFError("connection closed")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            if line[3:4] != b"-":
+                return line
+
+    def cmd(self, line):
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def send(self, data):
+        """One transaction; seconds from the final dot to its reply."""
+        for c in (b"MAIL FROM:<sender@example.com>",
+                  b"RCPT TO:<rcpt@example.org>", b"DATA"):
+            r = self.cmd(c)
+            if r[:1] not in (b"2", b"3"):
+                raise RuntimeError("%s: %s" % (c, r))
+        self.sock.sendall(data)
+        t0 = time.monotonic()
+        self.sock.sendall(b".\r\n")
+        r = self.reply()
+        if not r.startswith(b"250"):
+            raise RuntimeError("final reply %s" % r)
+        return time.monotonic() - t0
+
+
+def smtp_final_latency(port, count, big_sessions):
+    """Final-reply times of count 2 KiB messages; with big_sessions, as
+    many sessions send 10 MB messages meanwhile: (times, big accepted)."""
+    small = b"Subject: small\r\n\r\n" + b"x" * 76 + b"\r\n"
+    small = small + (b"y" * 78 + b"\r\n") * 26
+    line = b"z" * 998 + b"\r\n"
+    big = b"Subject: big\r\n\r\n" + line * (10000000 // len(line))
+    stop, done = threading.Event(), [0]
+
+    def load():
+        c = SmtpClient(port)
+        while not stop.is_set():
+            c.send(big)
+            done[0] += 1
+
+    threads = [threading.Thread(target=load, daemon=True)
+               for _ in range(big_sessions or 0)]
+    for t in threads:
+        t.start()
+    if threads:
+        time.sleep(1.0)  # the big messages are flowing
+    c = SmtpClient(port)
+    times = [c.send(small) for _ in range(count)]
+    stop.set()
+    for t in threads:
+        t.join(120)
+    return (times, done[0]) if big_sessions else times
 
 
 def wait_for_port(port, proc=None, timeout=15.0):
@@ -486,6 +559,36 @@ class Bench:
             "file (no metadata change, so its fdatasync writes data "
             "blocks only); the spool files are written behind it unsynced "
             "and made durable together by syncfs at each checkpoint")
+        say()
+
+    def bench_stall(self):
+        """A small message's final reply while 10 MB messages arrive on
+        other sessions: what a big message's commit costs everybody."""
+        say = self.say
+        say("== a small message's final reply under a 10 MB load "
+            "(time from the final dot to the 250, ms)")
+        samples = 100 if self.quick else 300
+        contenders = self.start_smtp_contenders()
+        rows = []
+        try:
+            for name in ("PostOffice", "Postfix hold queue"):
+                if name not in contenders:
+                    continue
+                port = contenders[name][0]
+                quiet = smtp_final_latency(port, samples // 2, None)
+                loaded = smtp_final_latency(port, samples, 2)
+                rows.append([name] + ["%.1f" % (percentile(quiet, q) * 1e3)
+                                      for q in (50, 99)] +
+                            ["%.1f" % (percentile(loaded[0], q) * 1e3)
+                             for q in (50, 99)] + [loaded[1]])
+        finally:
+            for _, _, _, stop in contenders.values():
+                stop()
+        self.say.table(["server", "p50 alone", "p99 alone", "p50 loaded",
+                        "p99 loaded", "10 MB accepted meanwhile"], rows)
+        say("one client sends 2 KiB messages one at a time in one session; "
+            "loaded: 2 more sessions send 10,000,000-byte messages back to "
+            "back meanwhile")
         say()
 
     def bench_memory(self):
@@ -1092,7 +1195,8 @@ def main():
     b.machine()
     parts = {"smtp": b.bench_smtp, "memory": b.bench_memory,
              "drain": b.bench_drain, "postman": b.bench_postman,
-             "auth": b.bench_auth, "durable": b.bench_durable}
+             "auth": b.bench_auth, "durable": b.bench_durable,
+             "stall": b.bench_stall}
     failed = []
     for name in args.only.split(","):
         try:

@@ -7,7 +7,7 @@
 #
 #   BUILD=build bench/run.sh          full run (about 15 minutes)
 #   BENCH_QUICK=1 bench/run.sh        a short run (about 2 minutes)
-#   BENCH_ONLY=smtp,durable,memory,drain,postman   the parts to run
+#   BENCH_ONLY=smtp,durable,stall,memory,drain,postman   the parts to run
 #   BENCH_FS=tmp                      spools in the temporary folder's
 #                                     filesystem instead of a fresh ext4
 #
@@ -102,4 +102,4 @@ quick=
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=--quick
 /usr/bin/python3 "$here/bench.py" --build "$build" --work "$work" \
     --postfix "$pfx" --tools "$tools" --results "$build/bench/results.txt" \
-    --only "${BENCH_ONLY:-smtp,durable,memory,drain,postman}" $quick
+    --only "${BENCH_ONLY:-smtp,durable,stall,memory,drain,postman}" $quick
