@@ -411,6 +411,8 @@ class Bench:
                    for k in (True, False)]
         if self.quick:
             configs = [c for c in configs if c[1] == 100 or c[2]]
+        # nullmailer's pattern: one client, a new connection per message.
+        configs.insert(0, (2048, 1, False))
         results = {}
         cpu = {}
         problems = []
@@ -1100,11 +1102,14 @@ class Bench:
                 a = m.get(po)
                 if a is None:
                     continue
+                # 3x Postfix at 2 KiB with 10 or 100 sessions; 2x at
+                # 100 KiB and for nullmailer's one client.
+                want = 3 if size == 2048 and sessions >= 10 else 2
                 say("SMTP %3d KiB %3d sessions %-7s PostOffice/Postfix %s "
-                    "(>= 2x: %s), PostOffice/original %s (> 1x: %s)" % (
+                    "(>= %dx: %s), PostOffice/original %s (> 1x: %s)" % (
                         size // 1024, sessions, "-d" if keep else "no -d",
-                        ratio(a, m[pf]), "met" if a >= 2 * m[pf] else
-                        "MISSED", ratio(a, m[orig]),
+                        ratio(a, m[pf]), want, "met" if a >= want * m[pf]
+                        else "MISSED", ratio(a, m[orig]),
                         "met" if a > m[orig] else "MISSED"))
         idle = getattr(self, "mem_idle", None)
         if idle:
@@ -1120,9 +1125,9 @@ class Bench:
             if row[5] != "n/a":
                 b, a = float(row[4]), float(row[3])
                 say("CPU/message %s %s sessions %s: PostOffice/original "
-                    "%s (<= 1/10: %s; the disk work alone is %s of it)" % (
+                    "%s (<= 1/5: %s; the disk work alone is %s of it)" % (
                         row[0], row[1], row[2], row[5],
-                        "met" if a * 10 <= b else "MISSED", row[8]))
+                        "met" if a * 5 <= b else "MISSED", row[8]))
         for (size, depth, legacy, lease, original, fs, p99, both, hp99,
              first, warm, hfirst, hwarm) in getattr(self, "drain_summary",
                                                     []):
