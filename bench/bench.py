@@ -1216,7 +1216,6 @@ def main():
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:
         f.write("\n".join(b.say.lines) + "\n")
-    print("results written to %s" % args.results)
     return 1 if failed else 0
 
 

@@ -5,11 +5,12 @@
 # one table per daemon with the ratios; the same text goes to
 # $BUILD/bench/results.txt.
 #
-#   BUILD=build bench/run.sh          full run (about 15 minutes)
+#   BUILD=build bench/run.sh          full run, two passes (about 25 minutes)
 #   BENCH_QUICK=1 bench/run.sh        a short run (about 2 minutes)
 #   BENCH_ONLY=smtp,durable,stall,memory,drain,postman   the parts to run
-#   BENCH_FS=tmp                      spools in the temporary folder's
-#                                     filesystem instead of a fresh ext4
+#   BENCH_FS=own                      only on the machine's own filesystem
+#   BENCH_FS=loop                     only on a fresh journaled ext4
+#   BENCH_LOOP_ONLY=smtp,durable      the parts of the second pass
 #
 # Needs root (Postfix's master starts as root; the spools' filesystem is
 # mounted), the Debian packages of `tools/deps.sh bench`, and the postfix
@@ -17,14 +18,17 @@
 # installing the package.  Only loopback addresses are used; everything
 # runs in a temporary folder removed at the end.
 #
-# By default the spools live on a fresh ext4 (with its journal, as a mail
-# server's filesystem usually has one) made in a sparse image in the
-# temporary folder and loop-mounted: every run starts from the same state,
-# whatever the machine's own filesystem went through in the minutes
-# before (on an ext4 without journal, a file creation skips one by one the
-# inodes freed in the last minutes, so a run right after many deletions
-# writes slower).  When no loop device can be had, the temporary folder's
-# own filesystem is used, and the output says so.
+# By default (BENCH_FS=both) it runs twice.  First on the machine's own
+# filesystem, the one /var/lib/postoffice is on (a folder under /var/tmp),
+# as a user has it: every part.  Then on a fresh ext4 with its journal (as
+# a mail server's filesystem usually has one), made in a sparse image and
+# loop-mounted, so that every run starts from the same state whatever the
+# machine's own filesystem went through in the minutes before (on an ext4
+# without journal, a file creation skips one by one the inodes freed in
+# the last minutes, so a run right after many deletions writes slower):
+# the parts where the filesystem matters, BENCH_LOOP_ONLY (smtp, durable,
+# drain).  When no loop device can be had, the second pass says so and is
+# skipped.  Both passes go into the results file.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,46 +64,77 @@ $cc $cflags -o "$tools/stampsendmail" "$here/stampsendmail.c"
 # 1,000 idle SMTP sessions need more descriptors than the usual 1,024.
 ulimit -n 8192 2>/dev/null || true
 
-top_work=$(mktemp -d)
-work=$top_work
+quick=
+[ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=--quick
+results=$build/bench/results.txt
+mkdir -p "$build/bench"
+: >"$results"
+top_work=
 mounted=
-cleanup() {
-	# Postfix instances started under $work must be stopped before their
+pfx_stop() {
+	# Postfix instances started under $1 must be stopped before their
 	# queue goes away.
-	for conf in "$work"/postfix-*/conf; do
+	for conf in "$1"/postfix-*/conf; do
 		[ -d "$conf" ] || continue
 		LD_LIBRARY_PATH=$pfx/usr/lib/postfix \
 		    "$pfx/usr/sbin/postfix" -c "$conf" stop >/dev/null 2>&1 || true
 	done
-	if [ -n "$mounted" ]; then umount "$mounted" || true; fi
+}
+cleanup() {
+	[ -n "$top_work" ] || return 0
+	pfx_stop "$top_work"
+	[ -z "$mounted" ] || { pfx_stop "$mounted/work"; umount "$mounted" || true; }
+	mounted=
 	rm -rf "$top_work"
+	top_work=
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-if [ "${BENCH_FS:-loop}" = loop ]; then
+
+# pass WORK PARTS: one run of bench.py with its spools in WORK.
+pass() {
+	chmod 755 "$1"	# Postfix's daemons run as the postfix user
+	# Each contender's folder in a block group of its own (ext4's Orlov
+	# allocator spreads the sub-folders of a +T folder): on an ext4
+	# without journal a file creation skips, one by one, the inodes of
+	# its group freed in the last minutes, so files deleted by an earlier
+	# run or part would otherwise slow down whoever writes next.
+	chattr +T "$1" 2>/dev/null || true
+	/usr/bin/python3 "$here/bench.py" --build "$build" --work "$1" \
+	    --postfix "$pfx" --tools "$tools" --results "$results.part" \
+	    --only "$2" $quick || status=1
+	cat "$results.part" >>"$results"
+	rm -f "$results.part"
+}
+
+status=0
+fs=${BENCH_FS:-both}
+[ "$fs" = tmp ] && fs=own
+parts=${BENCH_ONLY:-smtp,durable,stall,memory,drain,postman}
+if [ "$fs" = both ] || [ "$fs" = own ]; then
+	top_work=$(mktemp -d /var/tmp/postoffice-bench.XXXXXX)
+	echo "== pass 1: the machine's own filesystem" | tee -a "$results"
+	pass "$top_work" "$parts"
+	cleanup
+fi
+if [ "$fs" = both ] || [ "$fs" = loop ]; then
+	[ "$fs" = loop ] || parts=${BENCH_LOOP_ONLY:-smtp,durable,drain}
+	[ -z "${BENCH_ONLY:-}" ] || [ "$fs" = loop ] ||
+	    parts=${BENCH_LOOP_ONLY:-$BENCH_ONLY}
+	top_work=$(mktemp -d /var/tmp/postoffice-bench.XXXXXX)
 	mkdir "$top_work/fs"
 	if truncate -s 32G "$top_work/fs.img" &&
 	    mkfs.ext4 -q -F "$top_work/fs.img" &&
 	    mount -o loop "$top_work/fs.img" "$top_work/fs"; then
 		mounted=$top_work/fs
-		work=$top_work/fs/work
-		mkdir "$work"
+		mkdir "$mounted/work"
+		echo "== pass 2: a fresh ext4 with its journal" | tee -a "$results"
+		pass "$mounted/work" "$parts"
 	else
-		echo "bench/run.sh: cannot mount a fresh ext4; the spools go" \
-		    "to $(df --output=fstype "$top_work" | tail -1)" \
-		    "in $top_work" >&2
+		echo "== pass 2: skipped, no fresh ext4 could be mounted" |
+		    tee -a "$results"
 	fi
+	cleanup
 fi
-chmod 755 "$top_work" "$work"	# Postfix's daemons run as the postfix user
-# Each contender's folder in a block group of its own (ext4's Orlov
-# allocator spreads the sub-folders of a +T folder): on an ext4 without
-# journal a file creation skips, one by one, the inodes of its group freed
-# in the last minutes, so files deleted by an earlier run or part would
-# otherwise slow down whoever writes next.
-chattr +T "$work" 2>/dev/null || true
-
-quick=
-[ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=--quick
-/usr/bin/python3 "$here/bench.py" --build "$build" --work "$work" \
-    --postfix "$pfx" --tools "$tools" --results "$build/bench/results.txt" \
-    --only "${BENCH_ONLY:-smtp,durable,stall,memory,drain,postman}" $quick
+echo "results written to $results"
+exit $status
