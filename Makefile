@@ -162,6 +162,15 @@ powerloss:
 	  $(if $(filter 1,$(NOSYNC)),--nosync) $(if $(filter 1,$(DELIVERY)),--delivery) \
 	  $(if $(filter 1,$(POSTMAN)),--postman)
 
+# The shipped systemd units under a real systemd: a Debian 12 root with
+# the tree installed as the package lays it out, booted in qemu with the
+# power-loss harness's kernel; the guest sets the relay up as
+# doc/deployment.md says and checks it (as root; tests/vm/vmcheck.py).
+.PHONY: vmcheck
+vmcheck:
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/helpers/spool_check
+	@BUILD=$(BUILD) /usr/bin/python3 tests/vm/vmcheck.py
+
 # Installed by `make install`: man pages from man/, the units with their
 # ExecStart paths made to point at SBINDIR, the documentation (doc/ keeps
 # its name under DOCDIR, so README's links hold) and the examples

@@ -10,6 +10,7 @@ from conftest import BUILD, TOP, make_target as make
 
 BINARIES = ["postman", "postmaster", "postoffice"]
 UNITS = ["postman-once.service", "postman.service", "postman.timer",
+         "postman-once@.service", "postman@.service", "postman@.timer",
          "postmaster.service", "postmaster.socket", "postoffice.service"]
 MANPAGES = ["postman.8", "postmaster.8", "postoffice.8"]
 
@@ -68,6 +69,7 @@ def test_units_point_at_the_installed_sbindir(tree):
         assert "@SBINDIR@" not in text, u
         execs += [l for l in text.splitlines() if l.startswith("ExecStart=")]
     assert sorted(l.split()[0] for l in execs) == [
+        "ExecStart=/opt/po/sbin/postman", "ExecStart=/opt/po/sbin/postman",
         "ExecStart=/opt/po/sbin/postman", "ExecStart=/opt/po/sbin/postman",
         "ExecStart=/opt/po/sbin/postmaster", "ExecStart=/opt/po/sbin/postoffice"]
 

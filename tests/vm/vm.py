@@ -208,6 +208,53 @@ def initramfs(build):
     return vmlinuz, out
 
 
+def root_initramfs():
+    """An initramfs of busybox, the init script and the drivers only, for
+    po.mode=root (a whole root on the disk; make vmcheck): named
+    rootinitrd-KEY.cpio, so that initramfs() and this one never remove
+    each other's archive."""
+    tools()
+    vmlinuz, moddir = kernel()
+    busybox = shutil.which("busybox")
+    init = os.path.join(TOP, "tests", "vm", "init")
+    mods = module_order(moddir, MODULES)
+    h = hashlib.sha256()
+    for f in [busybox, init] + [p for _, p in mods]:
+        h.update(f.encode())
+        with open(f, "rb") as fp:
+            h.update(hashlib.sha256(fp.read()).digest())
+    out = os.path.join(CACHE, "rootinitrd-%s.cpio" % h.hexdigest()[:16])
+    if os.path.exists(out):
+        return vmlinuz, out
+    say("vm: building the root initramfs")
+    stage = os.path.join(CACHE, "rootstage")
+    shutil.rmtree(stage, ignore_errors=True)
+    for d in ("bin", "proc", "sys", "dev", "modules", "newroot"):
+        os.makedirs(os.path.join(stage, d))
+    shutil.copy(busybox, os.path.join(stage, "bin", "busybox"))
+    applets = subprocess.run([busybox, "--list"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    for a in applets:
+        if a != "busybox":
+            os.symlink("busybox", os.path.join(stage, "bin", a))
+    shutil.copy(init, os.path.join(stage, "init"))
+    with open(os.path.join(stage, "modules", "order"), "w") as f:
+        for name, path in mods:
+            shutil.copy(path, os.path.join(stage, "modules", name + ".ko"))
+            f.write(name + ".ko\n")
+    names = subprocess.run(["find", ".", "-mindepth", "1"], cwd=stage, check=True,
+                           capture_output=True).stdout
+    with open(out + ".new", "wb") as f:
+        subprocess.run(NICE + [busybox, "cpio", "-o", "-H", "newc"],
+                       cwd=stage, input=names, stdout=f, check=True)
+    os.rename(out + ".new", out)
+    for old in os.listdir(CACHE):
+        if old.startswith("rootinitrd-") and old != os.path.basename(out):
+            os.unlink(os.path.join(CACHE, old))
+    shutil.rmtree(stage, ignore_errors=True)
+    return vmlinuz, out
+
+
 def new_disk(path, size="2G"):
     """A fresh ext4 spool disk (a sparse raw file)."""
     if os.path.exists(path):
@@ -220,19 +267,21 @@ class VM:
     """One boot of the guest: qemu with the serial console in log."""
 
     def __init__(self, vmlinuz, initrd, disk, log, accel, mode, ports=None,
-                 nosync=False, delivery=False):
+                 nosync=False, delivery=False, kargs="", memory="512M"):
         """ports: {guest port: host port}, forwarded from the host's
-        loopback only."""
+        loopback only; kargs: more kernel parameters."""
         args = "console=ttyS0 %s panic=-1 po.mode=%s po.nosync=%d " \
             "po.delivery=%d" % (os.environ.get("VM_KARGS", "quiet"), mode,
                                 1 if nosync else 0, 1 if delivery else 0)
+        if kargs:
+            args += " " + kargs
         net = "user,id=n0,restrict=on"
         for guest, host in sorted((ports or {}).items()):
             net += ",hostfwd=tcp:127.0.0.1:%d-:%d" % (host, guest)
         self.log = log
         argv = NICE + [
             "qemu-system-x86_64", "-nodefaults", "-no-reboot",
-            "-display", "none", "-accel", accel, "-m", "512M", "-smp", "1",
+            "-display", "none", "-accel", accel, "-m", memory, "-smp", "1",
             "-kernel", vmlinuz, "-initrd", initrd, "-append", args,
             "-serial", "file:" + log,
             "-drive", "file=%s,format=raw,if=virtio,cache=none" % disk,
