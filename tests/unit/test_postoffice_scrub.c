@@ -374,6 +374,29 @@ check_names(const struct scrub_names *names, const char *in, const char *want)
 	assert_string_equal(o.buf, want);
 }
 
+/* The digest follows the key of each message, however keys alternate
+ * (a daemon keeps one; a key made ready once must not outlive it). */
+static void
+each_message_is_digested_with_its_own_key(void **state)
+{
+	struct scrub_names n = {
+		.helo = "localhost", .host = "web1.example.org",
+		.sender = "example.org", .key = KEY,
+	};
+	const char *in = "Message-ID: <1.2@web1.example.org>\r\n\r\nx\r\n";
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		n.key = KEY;
+		check_names(&n, in, "Message-ID: "
+		    "<13b4b2b22df008b3cd68fa0655c82140@example.org>\r\n\r\nx\r\n");
+		n.key = "a second key";
+		check_names(&n, in, "Message-ID: "
+		    "<22a80d259efc1e3a3eaeb24891687526@example.org>\r\n\r\nx\r\n");
+	}
+}
+
 /* Ruby's mail gem on host "vm": EHLO localhost.localdomain, ids under
  * HOSTNAME.mail, an inline image named by its Content-ID in the HTML. */
 static const struct scrub_names ruby = {
@@ -621,6 +644,7 @@ main(void)
 		cmocka_unit_test(quoted_printable_cid_url_across_a_soft_break),
 		cmocka_unit_test(after_an_unreadable_html_part_content_ids_stay),
 		cmocka_unit_test(forwarded_message_header_is_not_read),
+		cmocka_unit_test(each_message_is_digested_with_its_own_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
