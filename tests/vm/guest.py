@@ -30,12 +30,6 @@ QUEUED = re.compile(r"2\.0\.0 Ok: queued as ([0-9a-f]{32})$")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def accel():
-    with open("/proc/cmdline") as f:
-        m = re.search(r"\bpo\.accel=(\S+)", f.read())
-    return m.group(1) if m else "tcg"
-
-
 def say(line):
     print("vm: " + line, flush=True)
 
@@ -322,13 +316,25 @@ def watch():
         delays.append(time.monotonic() - t0)
     say("figure postman --watch, 250 to the Maildir: %s s (max %.2f)" % (
         " ".join("%.2f" % d for d in delays), max(delays)))
-    # Natively within a second (README).  Under software emulation the
-    # guest runs many times slower: curl, nginx, PostMaster and PostMan
-    # each take their turn on one emulated CPU.
-    bound = 1.0 if accel() == "kvm" else 5.0
-    if max(delays) > bound:
-        raise Fail("a mail took %.2f s, more than %.0f s" % (max(delays),
-                                                               bound))
+    # README: within a second.  It holds even on one software-emulated
+    # CPU (a tenth of a second there), so it is the bound here too.
+    if max(delays) > 1.0:
+        raise Fail("a mail took %.2f s, more than a second" % max(delays))
+    # A timer run beside the service (both enabled by mistake) finds the
+    # lock taken and exits 0 at once, and leaves the service running: the
+    # two share the state directory and its lock, and nothing else (a
+    # shared RuntimeDirectory= was removed by whichever stopped first).
+    for u in ("postman.service", "postman-once.service"):
+        expect("%s RuntimeDirectory" % u, prop(u, "RuntimeDirectory"), "")
+    sh("systemctl", "start", "postman-once.service")
+    expect("postman-once.service beside the service",
+           prop("postman-once.service", "Result"), "success")
+    if not journal("postman-once.service", r"^another postman holds "
+                   r"/var/lib/postman/postman\.lock; exiting$"):
+        raise Fail("postman-once.service did not find the lock taken")
+    expect("postman.service after it", prop("postman.service", "ActiveState"),
+           "active")
+    sh("systemctl", "restart", "postman.service")
 
 
 def postoffice_reload():

@@ -108,7 +108,8 @@ def base_root(packages, workdir):
     root = os.path.join(workdir, "base")
     shutil.rmtree(root, ignore_errors=True)
     m = mirror()
-    say("vmcheck: debootstrap %s from %s: %s" % (SUITE, m, " ".join(packages)))
+    say("vmcheck: debootstrap %s from %s, %d packages named" % (
+        SUITE, m, len(packages)))
     log = os.path.join(workdir, "debootstrap.log")
     with open(log, "w") as f:
         r = subprocess.run(vm.NICE + [
@@ -241,7 +242,7 @@ def main():
     say("vmcheck: accelerator %s (%s)" % (accel, why))
     log = os.path.join(workdir, "console.log")
     guest = vm.VM(kernel, initrd, disk, log, accel, "root",
-                  kargs="po.accel=%s systemd.show_status=error" % accel,
+                  kargs="systemd.show_status=error",
                   memory="1G")
     done = guest.wait_for(r"vm: done\r?$", GUEST_TIMEOUT)
     off = guest.wait_off(60)
