@@ -729,6 +729,16 @@ spool_remove_held(struct spool *sp, const char *id, int fd)
 }
 
 int
+spool_unlink_held(struct spool *sp, const char *id)
+{
+	if (!spool_id_valid(id)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return unlinkat(sp->fd[SPOOL_QUEUE], id, 0);
+}
+
+int
 spool_lease(struct spool *sp, const char *id, const char *lease)
 {
 	char name[SPOOL_ID_LEN + SPOOL_LEASE_LEN + 2];

@@ -157,6 +157,11 @@ bool spool_split_name(const char *name, char id[SPOOL_ID_LEN + 1],
 int spool_hold(struct spool *sp, const char *id);
 /* Removes held ID from the queue, then closes fd (the lock goes last). */
 int spool_remove_held(struct spool *sp, const char *id, int fd);
+/* Removes held ID from the queue and leaves its descriptor open, the
+ * lock still taken: the caller closes it afterwards (the last close of a
+ * removed file is where the filesystem frees it, which can be slow).
+ * 0, or -1 with errno. */
+int spool_unlink_held(struct spool *sp, const char *id);
 
 /* --- moving messages between areas (each one rename) --- */
 
