@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +323,32 @@ expired_leases_return_when_the_queue_opens(void **state)
 	assert_true(path_exists(f, ID1));
 }
 
+/* Reading a message to serve it writes nothing back to its inode: its
+ * access time stays what it was (a journal entry per message saved). */
+static void
+claim_leaves_the_access_time_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ts[2] = { { .tv_sec = 1000000000 },
+	    { .tv_nsec = UTIME_OMIT } };
+	char p[256], err[256];
+	struct batch *b;
+	struct stat st;
+
+	put_message(f, ID1);
+	snprintf(p, sizeof(p), "%s/%s", f->dir, ID1);
+	/* An access time long before the change time: relatime (and
+	 * strictatime) would set it on the next read. */
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	b = queue_claim(open_queue(f), 10, 0, NULL, "", "", err, sizeof(err));
+	assert_non_null(b);
+	assert_int_equal(b->n, 1);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_atim.tv_sec, 1000000000);
+	queue_unhold(f->q, b);
+	batch_free(b);
+}
+
 int
 main(void)
 {
@@ -329,6 +356,7 @@ main(void)
 		cmocka_unit_test(backoff_doubles_from_min_up_to_max),
 		cmocka_unit_test_setup_teardown(claim_serves_oldest_first_and_quarantines_invalid_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(claim_stops_at_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(claim_leaves_the_access_time_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(failures_defer_with_attempts_then_go_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(permanent_failure_goes_dead_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(failure_of_a_file_that_is_not_a_message_quarantines_it, setup, teardown),
