@@ -21,6 +21,9 @@
 
 #define BATCH 50
 
+/* Held files carry no lease; reaper_add() copies a whole token. */
+static const char no_lease[SPOOL_LEASE_LEN + 1];
+
 struct fixture {
 	char dir[64];
 	struct spool *sp;
@@ -128,7 +131,7 @@ a_pending_deletion_keeps_its_lock_until_its_name_is_gone(void **state)
 	r = reaper_new(f->sp, 1000, failed, f, err, sizeof(err));
 	assert_non_null(r);
 	hold_batch(f, 1, BATCH, ids, fds);
-	reaper_add(r, (const char (*)[SPOOL_ID_LEN + 1])ids, BATCH, "", fds);
+	reaper_add(r, (const char (*)[SPOOL_ID_LEN + 1])ids, BATCH, no_lease, fds);
 	for (i = 0; i < BATCH; i++)
 		assert_int_equal(fds[i], -1);	/* the reaper's now */
 	/* Whenever another holder looks, each is either still locked or
@@ -156,8 +159,8 @@ the_backlog_stays_within_its_bound_and_all_is_deleted(void **state)
 	assert_non_null(r);
 	for (b = 0; b < 20; b++) {
 		hold_batch(f, 1 + b * BATCH, BATCH, ids, fds);
-		reaper_add(r, (const char (*)[SPOOL_ID_LEN + 1])ids, BATCH, "",
-		    fds);
+		reaper_add(r, (const char (*)[SPOOL_ID_LEN + 1])ids, BATCH,
+		    no_lease, fds);
 		assert_true(reaper_pending(r) <= 64);
 	}
 	reaper_free(r);
