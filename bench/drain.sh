@@ -162,6 +162,11 @@ one_fs() {	# NAME WORKDIR
 		perf report -q -i "$work/perf.data" --no-children -g none \
 		    --sort symbol --percent-limit 1.5 --stdio 2>/dev/null |
 		    awk 'NF >= 3 { printf "  %7s  %s %s\n", $1, $2, $3 }' | head -25
+		echo "and the system calls it spends them in (with what they call):"
+		perf report -q -i "$work/perf.data" --children -g none \
+		    --sort symbol --stdio 2>/dev/null |
+		    awk '$4 ~ /^__x64_sys_/ && $1 + 0 >= 1 {
+			printf "  %7s  %s\n", $1, substr($4, 11) }' | head -12
 	fi
 	rm -rf "$spool" "$ofolder" "$work/orig-tmp" "$work/perf-spool"
 	echo
