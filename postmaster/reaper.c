@@ -1,5 +1,6 @@
 /*
- * reaper.c - a thread working through a list of served files to delete.
+ * reaper.c - worker threads working through a list of served files to
+ * delete.
  */
 #include "postmaster/reaper.h"
 

@@ -74,8 +74,8 @@ struct settle_counts {
 	uint64_t served, acked, failed;
 };
 
-/* Settles messages of q; deletions after GET / go to a reaper thread of
- * its own.  NULL with err filled on failure.  Free with settle_free(),
+/* Settles messages of q; deletions after GET / go to the reaper's
+ * workers.  NULL with err filled on failure.  Free with settle_free(),
  * which finishes the pending deletions. */
 struct settle *settle_new(struct queue *q, char *err, size_t errlen);
 void settle_free(struct settle *st);
