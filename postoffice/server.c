@@ -1,11 +1,12 @@
 /*
  * server.c - listeners and connections on libevent (see server.h).
  *
- * Each connection owns a bufferevent and an SMTP session.  Input stays in
- * the bufferevent until the session consumes it, so while a message is
- * being committed the pipelined commands after its final dot wait there,
- * reading is switched off, and they are fed again once the 250 or 451 has
- * been queued: replies keep the order of the commands.
+ * Each connection owns a read event, an input buffer, a bufferevent that
+ * writes, and an SMTP session.  Input stays in the buffer until the
+ * session consumes it, so while a message is being committed the
+ * pipelined commands after its final dot wait there, reading is switched
+ * off, and they are fed again once the 250 or 451 has been queued:
+ * replies keep the order of the commands.
  */
 #include "postoffice/server.h"
 
@@ -33,6 +34,11 @@
  * connection stops reading commands until they drain. */
 #define OUTPUT_HIGH (256 * 1024)
 
+/* Octets asked of the socket per read (see conn_readable()).  While a
+ * message is being committed, reading goes on until this much input
+ * waits, then stops until the session takes it. */
+#define READ_CHUNK 16384
+
 struct listener {
 	struct evconnlistener *lev;
 	struct event *resume;		/* re-enables accepting after EMFILE */
@@ -48,6 +54,9 @@ struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct server *srv;
 	struct bufferevent *bev;	/* NULL once the client is gone */
+	struct event *rev;		/* reading: see conn_readable() */
+	struct evbuffer *in;		/* input not yet fed to the session */
+	bool eof;			/* the client sent all it will send */
 	struct smtp_session *sess;
 	struct queue_msg *msg;		/* during DATA */
 	char client[64];
@@ -82,6 +91,8 @@ struct server {
 	struct server_stats stats;
 	bool stopping;
 	struct event *grace;
+	char host[256];			/* this host's name (host_name()) */
+	time_t host_read;		/* the second it was read, 0: never */
 };
 
 static void conn_pump(struct conn *c);
@@ -107,9 +118,13 @@ conn_free(struct conn *c)
 	log_info("disconnect from %s", c->client);
 	smtp_session_free(c->sess);	/* may call data_abort: c still valid */
 	queue_msg_free(c->msg);
+	if (c->rev != NULL)
+		event_free(c->rev);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	free(c->logline);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
 	if (c->held != NULL)
 		evbuffer_free(c->held);
 	free(c);
@@ -126,6 +141,8 @@ conn_drop(struct conn *c)
 		return;
 	}
 	if (c->bev != NULL) {
+		event_free(c->rev);
+		c->rev = NULL;
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
@@ -141,7 +158,7 @@ conn_finish(struct conn *c)
 		conn_drop(c);
 		return;
 	}
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->rev);
 }
 
 static void
@@ -191,11 +208,12 @@ command_time_left(const struct conn *c)
  * a second apart would then hold a connection for eight minutes).
  * During DATA with a minimum rate, each read spends the time it waited
  * and earns octets/rate seconds, never more than the idle timeout;
- * without a rate, the idle timeout applies to each read. */
+ * without a rate, the idle timeout applies to each read.  (The write
+ * timeout is the idle timeout, set once on the bufferevent.) */
 static void
-conn_set_timeouts(struct conn *c)
+conn_read_start(struct conn *c)
 {
-	struct timeval rtv, wtv;
+	struct timeval rtv;
 	double t = c->srv->cfg.timeout;
 
 	if (!smtp_session_in_data(c->sess))
@@ -206,9 +224,9 @@ conn_set_timeouts(struct conn *c)
 		t = 0.001;
 	rtv.tv_sec = (time_t)t;
 	rtv.tv_usec = (suseconds_t)((t - (double)rtv.tv_sec) * 1e6);
-	wtv.tv_sec = c->srv->cfg.timeout;
-	wtv.tv_usec = 0;
-	bufferevent_set_timeouts(c->bev, &rtv, &wtv);
+	/* On a pending event only the timer moves: no epoll_ctl. */
+	if (event_add(c->rev, &rtv) == -1)
+		log_err("reading from %s: event_add failed", c->client);
 }
 
 /* ------------------------------------------------------------------ */
@@ -295,13 +313,30 @@ msgid_key(void)
 	return key;
 }
 
+/* This host's name, read again at most once a second: gethostname()
+ * is a system call (uname), and a renamed host is seen soon enough. */
+static const char *
+host_name(struct server *srv)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if (srv->host_read == 0 || now.tv_sec != srv->host_read) {
+		if (gethostname(srv->host, sizeof(srv->host)) == -1)
+			srv->host[0] = '\0';
+		srv->host[sizeof(srv->host) - 1] = '\0';
+		srv->host_read = now.tv_sec != 0 ? now.tv_sec : 1;
+	}
+	return srv->host;
+}
+
 static int
 cb_data_begin(void *arg, const struct smtp_envelope *env)
 {
 	struct conn *c = arg;
 	struct scrub_names names;
 	const char *at;
-	char err[256], host[256];
+	char err[256];
 
 	c->msg = queue_msg_new(c->srv->sp, !c->srv->cfg.keep_trace_headers,
 	    err, sizeof(err));
@@ -312,12 +347,9 @@ cb_data_begin(void *arg, const struct smtp_envelope *env)
 	/* Identifiers made up by the client's mailer name the backend in
 	 * their id-right; they get one in a public domain (scrub.h). */
 	at = strrchr(env->mail_from, '@');
-	if (gethostname(host, sizeof(host)) == -1)
-		host[0] = '\0';
-	host[sizeof(host) - 1] = '\0';
 	names = (struct scrub_names){
 		.helo = smtp_session_helo(c->sess),
-		.host = host,
+		.host = host_name(c->srv),
 		.sender = at ? at + 1 : NULL,
 		.domain = c->srv->cfg.msgid_domain,
 		.key = msgid_key(),
@@ -456,7 +488,7 @@ static const struct smtp_callbacks callbacks = {
 static void
 conn_pump(struct conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->in;
 	struct evbuffer_iovec v;
 	size_t n;
 
@@ -478,24 +510,35 @@ conn_pump(struct conn *c)
 			break;
 	}
 	c->seen = evbuffer_get_length(in);
-	if (smtp_session_closed(c->sess)) {
+	if (smtp_session_closed(c->sess) ||
+	    (c->eof && !smtp_session_waiting(c->sess))) {
 		conn_finish(c);
 		return;
 	}
-	if (smtp_session_waiting(c->sess) ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH)
-		bufferevent_disable(c->bev, EV_READ);
-	else
-		bufferevent_enable(c->bev, EV_READ);
-	conn_set_timeouts(c);
+	/* While a commit is under way the read event stays armed (disarming
+	 * and arming it again around every message is two epoll_ctl calls
+	 * each time): what the client pipelines meanwhile waits in c->in,
+	 * up to READ_CHUNK, and the read timeout does not count. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH ||
+	    (smtp_session_waiting(c->sess) && c->seen >= READ_CHUNK))
+		event_del(c->rev);
+	else if (!smtp_session_waiting(c->sess))
+		conn_read_start(c);
 }
 
+/* New input is in the buffer. */
 static void
-conn_read(struct bufferevent *bev, void *arg)
+conn_read(struct conn *c)
 {
-	struct conn *c = arg;
-	size_t len = evbuffer_get_length(bufferevent_get_input(bev));
+	size_t len = evbuffer_get_length(c->in);
 	double rate = c->srv->cfg.min_data_rate;
+
+	if (smtp_session_waiting(c->sess)) {
+		/* Pipelined after a final dot: kept for after the commit,
+		 * whose wait no timeout counts. */
+		conn_pump(c);
+		return;
+	}
 
 	if (smtp_session_in_data(c->sess) && rate > 0) {
 		c->budget -= elapsed(&c->last);
@@ -513,6 +556,61 @@ conn_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_pump(c);
+}
+
+/*
+ * The socket is readable (or the read timeout ran out).  Reading is
+ * ours, not the bufferevent's: libevent's evbuffer_read() asks the
+ * kernel how much is waiting (ioctl FIONREAD) before every read, one
+ * system call per command for nothing; this reads up to READ_CHUNK
+ * octets into the connection's input buffer itself.  The bufferevent
+ * still writes, with its timeout and its error reports.
+ */
+static void
+conn_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = c->in;
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		if (c->closing) {
+			conn_drop(c);
+			return;
+		}
+		if (smtp_session_waiting(c->sess))
+			return;		/* the commit is ours to wait for */
+		smtp_session_timeout(c->sess);
+		conn_finish(c);
+		return;
+	}
+	if (evbuffer_reserve_space(in, READ_CHUNK, &v, 1) < 1) {
+		log_err("reading from %s: out of memory", c->client);
+		conn_drop(c);
+		return;
+	}
+	do {
+		n = recv(fd, v.iov_base, v.iov_len, 0);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n == 0 && smtp_session_waiting(c->sess)) {
+		/* A client may end its side after the final dot (and a
+		 * pipelined QUIT) and still wait for the replies: they are
+		 * sent, then the connection is closed (conn_pump()). */
+		c->eof = true;
+		event_del(c->rev);
+		return;
+	}
+	if (n <= 0) {
+		/* EOF or an error, as the bufferevent reported them. */
+		conn_drop(c);
+		return;
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(in, &v, 1);
+	conn_read(c);
 }
 
 static void
@@ -535,13 +633,9 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
-	    !c->closing) {
-		smtp_session_timeout(c->sess);
-		conn_finish(c);
-		return;
-	}
-	/* EOF, error, or a client that does not read its replies. */
+	(void)what;
+	/* A write error, or a client that does not read its replies (the
+	 * bufferevent only writes: conn_readable() reads). */
 	conn_drop(c);
 }
 
@@ -600,6 +694,7 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct server *srv = arg;
 	struct conn *c;
+	struct timeval wtv;
 	char client[64];
 	int one = 1;
 
@@ -622,8 +717,16 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	memcpy(c->client, client, sizeof(c->client));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_readable,
+	    c);
+	c->in = evbuffer_new();
 	c->sess = smtp_session_new(&srv->cfg.smtp, &callbacks, c, c->client);
-	if (c->bev == NULL || c->sess == NULL) {
+	if (c->bev == NULL || c->rev == NULL || c->in == NULL ||
+	    c->sess == NULL) {
+		if (c->in != NULL)
+			evbuffer_free(c->in);
+		if (c->rev != NULL)
+			event_free(c->rev);
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
 		else
@@ -637,11 +740,14 @@ accepted(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 	srv->nall++;
 	srv->stats.served++;
 	log_info("connect from %s", c->client);
-	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_setcb(c->bev, NULL, conn_write, conn_event, c);
+	wtv.tv_sec = srv->cfg.timeout;
+	wtv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, NULL, &wtv);
 	command_clock_start(c);
-	conn_set_timeouts(c);
 	smtp_session_start(c->sess, SMTP_GREET_OK);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_WRITE);
+	conn_read_start(c);
 }
 
 /* ------------------------------------------------------------------ */
