@@ -190,14 +190,18 @@ message_write_json(const struct message *m, bool data_utf8,
 	unsigned char *in = NULL;
 	char *out = NULL;
 	const unsigned char *p;
-	size_t off = 0, n, o;
+	size_t off = 0, n, o, chunk;
 	ssize_t got;
 	gint state = 0, save = 0;
 	int rc = -1;
 
 	if (head_json(m, &head) == -1)
 		goto out;
-	if ((in = malloc(CHUNK)) == NULL || (out = malloc(CHUNK * 6 + 8)) == NULL)
+	/* Buffers for the chunks there are: a small message in memory
+	 * needs no 48 KiB input buffer and no 288 KiB output one. */
+	chunk = m->data != NULL && m->data_len < CHUNK ? m->data_len : CHUNK;
+	if ((m->data == NULL && (in = malloc(CHUNK)) == NULL) ||
+	    (out = malloc(chunk * 6 + 8)) == NULL)
 		goto out;
 	if (sink(sink_arg, head.p, head.len) == -1)
 		goto out;

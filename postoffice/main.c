@@ -9,6 +9,7 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,13 @@ main(int argc, char **argv)
 	if ((removed = spool_clean_tmp(sp, time(NULL), SPOOL_TMP_STALE)) > 0)
 		log_info("removed %d unfinished file(s) from the spool", removed);
 	signal(SIGPIPE, SIG_IGN);
+	/* A message's buffers (its raw data, up to RAWBUF_MEM_MAX; its
+	 * spool file's) come and go with every message: glibc's default
+	 * gives the heap's top back past 128 KiB, a brk call to shrink and
+	 * one to grow again, with their page faults, for each message.  The
+	 * heap keeps up to 1 MiB, and blocks under 512 KiB come from it. */
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
 	mime_init();
 	if (evthread_use_pthreads() == -1 || (base = event_base_new()) == NULL) {
 		cli_error(rc, "cannot set up the event loop");

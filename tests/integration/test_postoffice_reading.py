@@ -1,8 +1,8 @@
 """How PostOffice reads its clients.  Its system calls per message,
 counted by strace: none is spent asking the socket how much it holds
 before a read (ioctl FIONREAD), re-arming the connection's epoll
-registration around each commit, or reading the host name for each
-message.  And as reading stays on during a commit, a client that ends
+registration around each commit, reading the host name for each message,
+or shrinking and growing the heap (brk) around each message.  And as reading stays on during a commit, a client that ends
 its side right after the final dot still gets its replies."""
 
 import os
@@ -31,7 +31,7 @@ def traced_session(daemons, spool, tmp_path):
     trace = str(tmp_path / "trace")
     d, port = start(daemons, spool, wrap=[
         "strace", "-f", "-qq", "-o", trace,
-        "-e", "trace=ioctl,epoll_ctl,uname"])
+        "-e", "trace=ioctl,epoll_ctl,uname,brk"])
     with open(trace) as f:
         before = len(f.readlines())
     with greet(port) as c:
@@ -39,7 +39,7 @@ def traced_session(daemons, spool, tmp_path):
             envelope(c)
             assert c.cmd("DATA").startswith("354 ")
             c.send(b"Subject: %d\r\nMessage-ID: <%d@web1.example>\r\n\r\n"
-                   b"body\r\n.\r\n" % (i, i))
+                   b"%s\r\n.\r\n" % (i, i, b"x" * 2048))
             queued_id(c.reply())
         assert c.cmd("QUIT") == "221 2.0.0 Bye"
 
@@ -74,6 +74,8 @@ def test_no_fionread_and_no_rearming_per_message(daemons, spool, tmp_path):
     # The host name (for the identifier rules) is read at most once a
     # second, not once per message.
     assert len([1 for n, _ in calls if n == "uname"]) < MESSAGES / 2
+    # Nor does the heap shrink after each message to grow again.
+    assert len([1 for n, _ in calls if n == "brk"]) < MESSAGES / 4
 
 
 @pytest.mark.parametrize("quit", [True, False])
