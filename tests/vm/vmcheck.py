@@ -102,6 +102,7 @@ def base_root(packages, workdir):
     key = hashlib.sha256(("%s %s" % (SUITE, " ".join(packages))).encode())
     out = os.path.join(vm.CACHE, "vmcheck-base-%s.tar" % key.hexdigest()[:16])
     if os.path.exists(out):
+        os.utime(out)
         return out
     if os.geteuid() != 0:
         raise SystemExit("vmcheck: the base root is made as root (debootstrap)")
@@ -133,9 +134,13 @@ def base_root(packages, workdir):
     vm.run(vm.NICE + ["tar", "--numeric-owner", "-C", root, "-cf",
                       out + ".new", "."])
     os.rename(out + ".new", out)
+    # Another list's base (SANITIZE=1 adds the sanitizers' libraries) is
+    # kept until it has not been used for a week.
     for old in os.listdir(vm.CACHE):
-        if old.startswith("vmcheck-base-") and old != os.path.basename(out):
-            os.unlink(os.path.join(vm.CACHE, old))
+        p = os.path.join(vm.CACHE, old)
+        if old.startswith("vmcheck-base-") and old != os.path.basename(out) \
+                and os.path.getmtime(p) < time.time() - 7 * 86400:
+            os.unlink(p)
     shutil.rmtree(root)
     return out
 
