@@ -34,24 +34,27 @@ def traced_session(daemons, spool, tmp_path):
         "-e", "trace=ioctl,epoll_ctl,uname,brk"])
     with open(trace) as f:
         before = len(f.readlines())
-    with greet(port) as c:
-        for i in range(MESSAGES):
-            envelope(c)
-            assert c.cmd("DATA").startswith("354 ")
-            c.send(b"Subject: %d\r\nMessage-ID: <%d@web1.example>\r\n\r\n"
-                   b"%s\r\n.\r\n" % (i, i, b"x" * 2048))
-            queued_id(c.reply())
-        assert c.cmd("QUIT") == "221 2.0.0 Bye"
 
     def calls():
         with open(trace) as f:
             return f.readlines()[before:]
-    wait_until(lambda: any("EPOLL_CTL_DEL" in l for l in calls()), 5)
-    session = calls()
-    # strace does not pass SIGTERM on: the daemon, its child, is stopped.
-    with open("/proc/%d/task/%d/children" % (d.pid, d.pid)) as f:
-        os.kill(int(f.read().split()[0]), signal.SIGTERM)
-    d.proc.wait(10)
+    try:
+        with greet(port) as c:
+            for i in range(MESSAGES):
+                envelope(c)
+                assert c.cmd("DATA").startswith("354 ")
+                c.send(b"Subject: %d\r\nMessage-ID: <%d@web1.example>\r\n"
+                       b"\r\n%s\r\n.\r\n" % (i, i, b"x" * 2048))
+                queued_id(c.reply())
+            assert c.cmd("QUIT") == "221 2.0.0 Bye"
+        wait_until(lambda: any("EPOLL_CTL_DEL" in l for l in calls()), 5)
+        session = calls()
+    finally:
+        # strace does not pass SIGTERM on: the daemon, its child, is
+        # stopped.
+        with open("/proc/%d/task/%d/children" % (d.pid, d.pid)) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGTERM)
+        d.proc.wait(10)
     out = []
     for line in session:
         m = re.match(r"\d+ +(\w+)\((.*)", line)
