@@ -425,8 +425,12 @@ def etc_with_user(tree, lines_passwd, lines_group):
     etc = os.path.join(tree, "etc")
     os.makedirs(etc, exist_ok=True)
     for name, extra in (("passwd", lines_passwd), ("group", lines_group)):
+        # The host's own entries of these names give way (a host that has
+        # a postfix user of its own would otherwise resolve to it).
+        ours = {line.split(":", 1)[0] + ":" for line in extra.splitlines()}
         with open("/etc/" + name) as f, open(os.path.join(etc, name), "w") as g:
-            g.write(f.read() + extra)
+            g.write("".join(line for line in f
+                            if not line.startswith(tuple(ours))) + extra)
     return etc
 
 
