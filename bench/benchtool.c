@@ -34,6 +34,18 @@
  *       drains COUNT messages over one keep-alive connection, 50 per
  *       request, keeping DIR at about DEPTH queued files (refilled
  *       untimed); prints throughput and per-batch latency
+ *   benchtool drain-curve URL COUNT STEP DIR PID
+ *       GET / over one keep-alive connection until COUNT messages came
+ *       back, printing the rate of every STEP messages as the drain
+ *       passes it (a rate that falls off shows as a curve, not in one
+ *       mean); at every step DIR's queued files are counted, untimed,
+ *       and those beyond what is left to serve are the deletion backlog;
+ *       PID's CPU time (all its threads; 0: none) is charged to each
+ *       step; after the last step the backlog is watched until it is
+ *       gone (at most 60 s).  One line per step, then one for the whole:
+ *         step=N drained=D seconds=S rate=R cpu_ms=C backlog=B p99_ms=P
+ *         total drained=D requests=Q seconds=S rate=R cpu_ms=C p50_ms=P
+ *             p99_ms=P max_backlog=B backlog_end=B settle_ms=T
  *   benchtool spawn COUNT PATH
  *       spawns PATH COUNT times, one after the other
  *   benchtool idle HOST PORT COUNT SECONDS
@@ -652,6 +664,132 @@ count_messages(const char *s)
 	return n;
 }
 
+/* --- a sustained drain, measured as it goes ------------------------- */
+
+/* CPU seconds of process pid so far, all threads (0 for pid 0). */
+static double
+cpu_of(long pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	if (pid == 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces: fields count from its ")". */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		die("%s: unexpected format", path);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The p-th percentile of n values, sorted here. */
+static double
+sorted_percentile(double *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return percentile(v, n, p);
+}
+
+static void
+drain_curve(const char *url, long count, long step, const char *dir,
+    long pid)
+{
+	struct buf b = { 0 };
+	double t0, t, busy = 0, step_busy = 0, cpu0, step_cpu0, *lat, *slat;
+	long drained = 0, start, nreq = 0, snreq = 0;
+	long empty = 0, backlog, max_backlog = 0, n, k = 0, code;
+	CURLcode rc;
+	CURL *c;
+
+	if (count == 0 || step == 0)
+		die("COUNT and STEP must be positive");
+	lat = calloc((size_t)count + 1, sizeof(*lat));
+	slat = calloc((size_t)count + 1, sizeof(*slat));
+	if (lat == NULL || slat == NULL || (c = curl_easy_init()) == NULL)
+		die("out of memory");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	start = count_queued(dir);
+	if (start < count)
+		die("%s holds %ld messages, fewer than %ld", dir, start,
+		    count);
+	cpu0 = step_cpu0 = cpu_of(pid);
+	/* Bounded: too many empty answers in a row end the run. */
+	while (drained < count && empty < 200) {
+		b.len = 0;
+		t0 = now();
+		if ((rc = curl_easy_perform(c)) != CURLE_OK)
+			die("%s: %s", url, curl_easy_strerror(rc));
+		t = now() - t0;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		if (code != 200)
+			die("HTTP status %ld: %.200s", code, b.p ? b.p : "");
+		busy += t;
+		step_busy += t;
+		lat[nreq++] = t;
+		slat[snreq++] = t;
+		if ((n = count_messages(b.p != NULL ? b.p : "")) == 0) {
+			empty++;
+			continue;
+		}
+		empty = 0;
+		drained += n;
+		if (drained / step > k || drained >= count) {
+			double cpu = cpu_of(pid);
+
+			k = drained / step;
+			/* Still on disk, beyond what is left to serve. */
+			backlog = count_queued(dir) - (start - drained);
+			if (backlog > max_backlog)
+				max_backlog = backlog;
+			printf("step=%ld drained=%ld seconds=%.3f rate=%.0f "
+			    "cpu_ms=%.4f backlog=%ld p99_ms=%.2f\n", k, drained,
+			    step_busy, (drained - (k - 1) * step) / step_busy,
+			    (cpu - step_cpu0) * 1e3 / (drained - (k - 1) * step),
+			    backlog, sorted_percentile(slat, (size_t)snreq, 99) * 1e3);
+			fflush(stdout);
+			step_busy = 0;
+			snreq = 0;
+			step_cpu0 = cpu;
+		}
+	}
+	if (drained < count)
+		die("drained only %ld of %ld messages", drained, count);
+	{
+		double cpu, p50, p99, t1 = now();
+
+		/* The deletions still pending when the last response came,
+		 * whose CPU time is the drain's too. */
+		while ((backlog = count_queued(dir) - (start - drained)) > 0 &&
+		    now() - t1 < 60)
+			usleep(10000);
+		cpu = cpu_of(pid);
+		p50 = sorted_percentile(lat, (size_t)nreq, 50);
+		p99 = sorted_percentile(lat, (size_t)nreq, 99);
+		printf("total drained=%ld requests=%ld seconds=%.3f rate=%.0f "
+		    "cpu_ms=%.4f p50_ms=%.2f p99_ms=%.2f max_backlog=%ld "
+		    "backlog_end=%ld settle_ms=%.0f\n", drained, nreq, busy,
+		    drained / busy, (cpu - cpu0) * 1e3 / drained, p50 * 1e3,
+		    p99 * 1e3, max_backlog, backlog, (now() - t1) * 1e3);
+	}
+	curl_easy_cleanup(c);
+	free(b.p);
+	free(lat);
+	free(slat);
+}
+
 /* Copies the 32-hex string value of each "id" key into ids. */
 static long
 find_ids(const char *s, char ids[][33], long max)
@@ -1069,6 +1207,11 @@ main(int argc, char **argv)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		drain(argv[2], argv[3], num(argv[4]), num(argv[5]),
 		    (size_t)num(argv[6]), argv[7], argv[8]);
+		curl_global_cleanup();
+	} else if (strcmp(cmd, "drain-curve") == 0 && argc == 7) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		drain_curve(argv[2], num(argv[3]), num(argv[4]), argv[5],
+		    num(argv[6]));
 		curl_global_cleanup();
 	} else if (strcmp(cmd, "spawn") == 0 && argc == 4)
 		spawn(num(argv[2]), argv[3]);

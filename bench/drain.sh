@@ -43,9 +43,6 @@ cflags="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wformat=2 -Wno-format-
 # shellcheck disable=SC2046
 $cc $cflags -o "$tools/benchtool" "$here/benchtool.c" \
     $(pkg-config --cflags --libs libcurl libmicrohttpd)
-# shellcheck disable=SC2046
-$cc $cflags -o "$tools/drainrate" "$here/drainrate.c" \
-    $(pkg-config --cflags --libs libcurl)
 
 top_work=$(mktemp -d /var/tmp/drain.XXXXXX)
 mounted=
@@ -119,7 +116,7 @@ one_fs() {	# NAME WORKDIR
 	echo "filled $count messages of 2 KiB in $(( $(date +%s) - t0 )) s"
 	start_pm "$spool" "$work/postmaster.log"
 	echo "PostMaster, GET /, 50 per request, keep-alive (rate per $step):"
-	"$tools/drainrate" "http://127.0.0.1:$port/" "$count" "$step" \
+	"$tools/benchtool" drain-curve "http://127.0.0.1:$port/" "$count" "$step" \
 	    "$spool" "$pm_pid" | tee "$work/pm.out" | curve
 	stop "$pm_pid"
 
@@ -134,7 +131,7 @@ one_fs() {	# NAME WORKDIR
 	wait_http "$port"
 	worker=$(pgrep -P "$g" | head -1)
 	echo "original server (gunicorn, one worker), $ocount messages:"
-	"$tools/drainrate" "http://127.0.0.1:$port/" "$ocount" "$ocount" \
+	"$tools/benchtool" drain-curve "http://127.0.0.1:$port/" "$ocount" "$ocount" \
 	    "$ofolder" "${worker:-0}" | tee "$work/orig.out" | curve
 	stop "$g"
 	awk -v n="$name" '/^total/ { for (i = 2; i <= NF; i++) {
@@ -152,7 +149,7 @@ one_fs() {	# NAME WORKDIR
 		    >/dev/null 2>&1 &
 		pp=$!
 		sleep 0.5
-		"$tools/drainrate" "http://127.0.0.1:$port/" "$pcount" \
+		"$tools/benchtool" drain-curve "http://127.0.0.1:$port/" "$pcount" \
 		    "$pcount" "$pspool" "$pm_pid" >/dev/null
 		kill -INT "$pp"
 		wait "$pp" 2>/dev/null || true
