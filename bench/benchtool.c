@@ -302,45 +302,78 @@ cpu_now(void)
 	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/* What every disk ceiling starts with: a SIZE-byte buffer, DIR/.tmp, a
+ * descriptor of DIR for its syncs, and the clocks started. */
+struct disk {
+	char *buf;
+	int dfd;
+	double t0, c0;
+};
+
+static void
+disk_begin(struct disk *d, const char *dir, size_t size)
+{
+	char tmp[4096];
+
+	if ((d->buf = malloc(size)) == NULL)
+		die("out of memory");
+	memset(d->buf, 'x', size);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+	mkdir(tmp, 0700);
+	d->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dfd < 0)
+		die("%s: %s", dir, strerror(errno));
+	d->c0 = cpu_now();
+	d->t0 = now();
+}
+
+/* Prints the ceiling's line for count files and frees what began it. */
+static void
+disk_end(struct disk *d, long count)
+{
+	double t = now() - d->t0;
+
+	close(d->dfd);
+	free(d->buf);
+	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
+	    count / t, (cpu_now() - d->c0) * 1e3 / count);
+}
+
+/* File DIR/<tag><i>: written in DIR/.tmp, its data synced when sync is
+ * set, renamed into DIR. */
+static void
+disk_put(const struct disk *d, const char *dir, char tag, long i,
+    size_t size, bool sync)
+{
+	char tmp[4096], dst[4096];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/.tmp/%c%ld", dir, tag, i);
+	snprintf(dst, sizeof(dst), "%s/%c%ld", dir, tag, i);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		die("%s: %s", tmp, strerror(errno));
+	write_all(fd, d->buf, size);
+	if (sync && fdatasync(fd) < 0)
+		die("fdatasync: %s", strerror(errno));
+	close(fd);
+	if (rename(tmp, dst) < 0)
+		die("rename: %s", strerror(errno));
+}
+
 static void
 disk_write(const char *dir, long count, size_t size)
 {
-	char tmp[4096], dst[4096], *buf;
-	double t0, t, c0;
-	int dfd;
+	struct disk d;
 	long i;
 
-	buf = malloc(size);
-	if (buf == NULL)
-		die("out of memory");
-	memset(buf, 'x', size);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
-	mkdir(tmp, 0700);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		die("%s: %s", dir, strerror(errno));
-	c0 = cpu_now();
-	t0 = now();
+	disk_begin(&d, dir, size);
 	for (i = 0; i < count; i++) {
-		int fd;
-
-		snprintf(tmp, sizeof(tmp), "%s/.tmp/f%ld", dir, i);
-		snprintf(dst, sizeof(dst), "%s/f%ld", dir, i);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			die("%s: %s", tmp, strerror(errno));
-		write_all(fd, buf, size);
-		if (fdatasync(fd) < 0)
-			die("fdatasync: %s", strerror(errno));
-		close(fd);
-		if (rename(tmp, dst) < 0 || fsync(dfd) < 0)
-			die("rename/fsync: %s", strerror(errno));
+		disk_put(&d, dir, 'f', i, size, true);
+		if (fsync(d.dfd) < 0)
+			die("fsync: %s", strerror(errno));
 	}
-	t = now() - t0;
-	close(dfd);
-	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
-	    count / t, (cpu_now() - c0) * 1e3 / count);
+	disk_end(&d, count);
 }
 
 /* Group commit as a spool can do it: GROUP files written, their data
@@ -352,24 +385,16 @@ static void
 disk_group(const char *dir, long count, size_t size, long group,
     const char *mode)
 {
-	char tmp[4096], dst[4096], *buf;
+	char tmp[4096], dst[4096];
 	bool kick = strcmp(mode, "kick") == 0;
-	double t0, t, c0;
-	int dfd, *fds;
+	struct disk d;
+	int *fds;
 	long i, g;
 
-	buf = malloc(size);
-	fds = calloc((size_t)group, sizeof(*fds));
-	if (buf == NULL || fds == NULL || group < 1)
+	fds = calloc((size_t)(group > 0 ? group : 1), sizeof(*fds));
+	if (fds == NULL || group < 1)
 		die("out of memory or bad group");
-	memset(buf, 'x', size);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
-	mkdir(tmp, 0700);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		die("%s: %s", dir, strerror(errno));
-	c0 = cpu_now();
-	t0 = now();
+	disk_begin(&d, dir, size);
 	for (i = 0; i < count; i += group) {
 		long n = count - i < group ? count - i : group;
 
@@ -379,7 +404,7 @@ disk_group(const char *dir, long count, size_t size, long group,
 			    O_CLOEXEC, 0600);
 			if (fds[g] < 0)
 				die("%s: %s", tmp, strerror(errno));
-			write_all(fds[g], buf, size);
+			write_all(fds[g], d.buf, size);
 		}
 		for (g = 0; kick && g < n; g++)
 			if (sync_file_range(fds[g], 0, 0,
@@ -394,124 +419,78 @@ disk_group(const char *dir, long count, size_t size, long group,
 			if (rename(tmp, dst) < 0)
 				die("rename: %s", strerror(errno));
 		}
-		if (fsync(dfd) < 0)
+		if (fsync(d.dfd) < 0)
 			die("fsync: %s", strerror(errno));
 	}
-	t = now() - t0;
-	close(dfd);
 	free(fds);
-	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
-	    count / t, (cpu_now() - c0) * 1e3 / count);
+	disk_end(&d, count);
 }
 
 static void
 disk_syncfs(const char *dir, long count, size_t size, long group)
 {
-	char tmp[4096], dst[4096], *buf;
-	double t0, t, c0;
-	int dfd;
+	struct disk d;
 	long i;
 
-	buf = malloc(size);
-	if (buf == NULL || group < 1)
-		die("out of memory or bad group");
-	memset(buf, 'x', size);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
-	mkdir(tmp, 0700);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		die("%s: %s", dir, strerror(errno));
-	c0 = cpu_now();
-	t0 = now();
+	if (group < 1)
+		die("bad group");
+	disk_begin(&d, dir, size);
 	for (i = 0; i < count; i++) {
-		int fd;
-
-		snprintf(tmp, sizeof(tmp), "%s/.tmp/s%ld", dir, i);
-		snprintf(dst, sizeof(dst), "%s/s%ld", dir, i);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			die("%s: %s", tmp, strerror(errno));
-		write_all(fd, buf, size);
-		close(fd);
-		if (rename(tmp, dst) < 0)
-			die("rename: %s", strerror(errno));
-		if ((i + 1) % group == 0 || i + 1 == count)
-			if (syncfs(dfd) < 0)
-				die("syncfs: %s", strerror(errno));
+		disk_put(&d, dir, 's', i, size, false);
+		if (((i + 1) % group == 0 || i + 1 == count) && syncfs(d.dfd) < 0)
+			die("syncfs: %s", strerror(errno));
 	}
-	t = now() - t0;
-	close(dfd);
-	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
-	    count / t, (cpu_now() - c0) * 1e3 / count);
+	disk_end(&d, count);
 }
 
 static void
 disk_journal(const char *dir, long count, size_t size, long group,
     long checkpoint)
 {
-	char path[4096], tmp[4096], dst[4096], *buf;
-	size_t rec = (size + 4095) & ~(size_t)4095;	/* whole blocks */
-	double t0, t, c0;
-	int dfd, jfd;
+	char path[4096], *rec;
+	size_t len = (size + 4095) & ~(size_t)4095;	/* whole blocks */
+	struct disk d;
 	off_t off = 0;
+	int jfd;
 	long i;
 
-	buf = malloc(rec);
-	if (buf == NULL || group < 1 || checkpoint < group)
+	rec = malloc(len);
+	if (rec == NULL || group < 1 || checkpoint < group)
 		die("out of memory, or a bad group or checkpoint");
-	memset(buf, 'x', rec);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
-	mkdir(tmp, 0700);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	memset(rec, 'x', len);
 	snprintf(path, sizeof(path), "%s/.journal", dir);
 	jfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (dfd < 0 || jfd < 0)
+	if (jfd < 0)
 		die("%s: %s", path, strerror(errno));
 	/* Allocated and synced before the clock starts, as a daemon would
 	 * at start: an overwrite in place changes no metadata, so each
 	 * fdatasync writes data blocks and no journal commit. */
-	if (posix_fallocate(jfd, 0, (off_t)rec * checkpoint) != 0)
+	if (posix_fallocate(jfd, 0, (off_t)len * checkpoint) != 0)
 		die("fallocate: %s", strerror(errno));
 	for (i = 0; i < checkpoint; i++)
-		if (pwrite(jfd, buf, rec, (off_t)rec * i) != (ssize_t)rec)
+		if (pwrite(jfd, rec, len, (off_t)len * i) != (ssize_t)len)
 			die("pwrite: %s", strerror(errno));
-	if (fsync(jfd) < 0 || fsync(dfd) < 0)
+	if (fsync(jfd) < 0)
 		die("fsync: %s", strerror(errno));
-	c0 = cpu_now();
-	t0 = now();
+	disk_begin(&d, dir, size);
 	for (i = 0; i < count; i++) {
-		int fd;
-
-		if (pwrite(jfd, buf, rec, off) != (ssize_t)rec)
+		if (pwrite(jfd, rec, len, off) != (ssize_t)len)
 			die("pwrite: %s", strerror(errno));
-		off += (off_t)rec;
-		if ((i + 1) % group == 0 || i + 1 == count)
-			if (fdatasync(jfd) < 0)
-				die("fdatasync: %s", strerror(errno));
-		snprintf(tmp, sizeof(tmp), "%s/.tmp/j%ld", dir, i);
-		snprintf(dst, sizeof(dst), "%s/j%ld", dir, i);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			die("%s: %s", tmp, strerror(errno));
-		write_all(fd, buf, size);
-		close(fd);
-		if (rename(tmp, dst) < 0)
-			die("rename: %s", strerror(errno));
+		off += (off_t)len;
+		if (((i + 1) % group == 0 || i + 1 == count) &&
+		    fdatasync(jfd) < 0)
+			die("fdatasync: %s", strerror(errno));
+		disk_put(&d, dir, 'j', i, size, false);
 		if ((i + 1) % checkpoint == 0 || i + 1 == count) {
-			if (syncfs(dfd) < 0)
+			if (syncfs(d.dfd) < 0)
 				die("syncfs: %s", strerror(errno));
 			off = 0;
 		}
 	}
-	t = now() - t0;
+	disk_end(&d, count);
 	close(jfd);
 	unlink(path);
-	close(dfd);
-	free(buf);
-	printf("count=%ld seconds=%.3f rate=%.1f cpu_ms=%.4f\n", count, t,
-	    count / t, (cpu_now() - c0) * 1e3 / count);
+	free(rec);
 }
 
 static void
