@@ -150,109 +150,81 @@ def faultshim(build):
     return out
 
 
-def initramfs(build):
-    """The guest's root as a cpio archive in the cache, rebuilt when one of
-    the files it holds changed."""
-    tools()
+def archive(prefix, files, dirs, populate):
+    """CACHE/PREFIX-KEY.cpio: busybox with its applets, the init script and
+    the drivers, plus what populate(stage) adds; KEY hashes files (every
+    file the archive holds), so a change to one makes a new archive, and
+    the older ones of the same prefix are removed."""
     vmlinuz, moddir = kernel()
     busybox = shutil.which("busybox")
+    init = os.path.join(TOP, "tests", "vm", "init")
+    mods = module_order(moddir, MODULES)
+    h = hashlib.sha256()
+    for f in [busybox, init] + files + [p for _, p in mods]:
+        h.update(f.encode())
+        with open(f, "rb") as fp:
+            h.update(hashlib.sha256(fp.read()).digest())
+    out = os.path.join(CACHE, "%s-%s.cpio" % (prefix, h.hexdigest()[:16]))
+    if os.path.exists(out):
+        return vmlinuz, out
+    say("vm: building %s" % os.path.basename(out))
+    stage = os.path.join(CACHE, prefix + "-stage")
+    shutil.rmtree(stage, ignore_errors=True)
+    for d in ("bin", "proc", "sys", "dev", "modules") + dirs:
+        os.makedirs(os.path.join(stage, d))
+    shutil.copy(busybox, os.path.join(stage, "bin", "busybox"))
+    applets = subprocess.run([busybox, "--list"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    for a in applets:
+        if a != "busybox":
+            os.symlink("busybox", os.path.join(stage, "bin", a))
+    shutil.copy(init, os.path.join(stage, "init"))
+    with open(os.path.join(stage, "modules", "order"), "w") as f:
+        for name, path in mods:
+            shutil.copy(path, os.path.join(stage, "modules", name + ".ko"))
+            f.write(name + ".ko\n")
+    populate(stage)
+    names = subprocess.run(["find", ".", "-mindepth", "1"], cwd=stage, check=True,
+                           capture_output=True).stdout
+    with open(out + ".new", "wb") as f:
+        subprocess.run(NICE + [busybox, "cpio", "-o", "-H", "newc"],
+                       cwd=stage, input=names, stdout=f, check=True)
+    os.rename(out + ".new", out)
+    for old in os.listdir(CACHE):
+        if old.startswith(prefix + "-") and old.endswith(".cpio") and \
+                old != os.path.basename(out):
+            os.unlink(os.path.join(CACHE, old))
+    shutil.rmtree(stage, ignore_errors=True)
+    return vmlinuz, out
+
+
+def initramfs(build):
+    """The power-loss guest's whole root: the project's daemons, the spool
+    checker, their libraries and the fault shim (po.mode=serve, check)."""
+    tools()
     bins = [os.path.join(build, "postoffice"), os.path.join(build, "postmaster"),
             os.path.join(build, "tests", "helpers", "spool_check")]
     shim = faultshim(build)
-    init = os.path.join(TOP, "tests", "vm", "init")
-    mods = module_order(moddir, MODULES)
-    files = [busybox, init, shim] + bins + libraries(bins) + \
-        [p for _, p in mods]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.encode())
-        with open(f, "rb") as fp:
-            h.update(hashlib.sha256(fp.read()).digest())
-    key = h.hexdigest()[:16]
-    out = os.path.join(CACHE, "initrd-%s.cpio" % key)
-    if os.path.exists(out):
-        return vmlinuz, out
-    say("vm: building the initramfs")
-    stage = os.path.join(CACHE, "stage")
-    shutil.rmtree(stage, ignore_errors=True)
-    for d in ("bin", "sbin", "lib", "proc", "sys", "dev", "modules", "tmp"):
-        os.makedirs(os.path.join(stage, d))
-    shutil.copy(busybox, os.path.join(stage, "bin", "busybox"))
-    applets = subprocess.run([busybox, "--list"], check=True,
-                             capture_output=True, text=True).stdout.split()
-    for a in applets:
-        if a != "busybox":
-            os.symlink("busybox", os.path.join(stage, "bin", a))
-    for b in bins:
-        shutil.copy(b, os.path.join(stage, "bin", os.path.basename(b)))
-    for lib in libraries(bins):
-        dst = stage + lib
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy(lib, dst)
-    shutil.copy(shim, os.path.join(stage, "lib", "faultshim.so"))
-    shutil.copy(init, os.path.join(stage, "init"))
-    with open(os.path.join(stage, "modules", "order"), "w") as f:
-        for name, path in mods:
-            shutil.copy(path, os.path.join(stage, "modules", name + ".ko"))
-            f.write(name + ".ko\n")
-    names = subprocess.run(["find", ".", "-mindepth", "1"], cwd=stage, check=True,
-                           capture_output=True).stdout
-    with open(out + ".new", "wb") as f:
-        subprocess.run(NICE + [busybox, "cpio", "-o", "-H", "newc"],
-                       cwd=stage, input=names, stdout=f, check=True)
-    os.rename(out + ".new", out)
-    for old in os.listdir(CACHE):
-        if old.startswith("initrd-") and old != os.path.basename(out):
-            os.unlink(os.path.join(CACHE, old))
-    shutil.rmtree(stage, ignore_errors=True)
-    return vmlinuz, out
+    libs = libraries(bins)
+
+    def populate(stage):
+        for b in bins:
+            shutil.copy(b, os.path.join(stage, "bin", os.path.basename(b)))
+        for lib in libs:
+            dst = stage + lib
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy(lib, dst)
+        shutil.copy(shim, os.path.join(stage, "lib", "faultshim.so"))
+
+    return archive("initrd", [shim] + bins + libs, ("lib", "tmp"), populate)
 
 
 def root_initramfs():
-    """An initramfs of busybox, the init script and the drivers only, for
-    po.mode=root (a whole root on the disk; make vmcheck): named
-    rootinitrd-KEY.cpio, so that initramfs() and this one never remove
-    each other's archive."""
+    """Busybox, the init script and the drivers only, for po.mode=root (a
+    whole root on the disk; make vmcheck).  Its own prefix, so that it and
+    initramfs() never remove each other's archive."""
     tools()
-    vmlinuz, moddir = kernel()
-    busybox = shutil.which("busybox")
-    init = os.path.join(TOP, "tests", "vm", "init")
-    mods = module_order(moddir, MODULES)
-    h = hashlib.sha256()
-    for f in [busybox, init] + [p for _, p in mods]:
-        h.update(f.encode())
-        with open(f, "rb") as fp:
-            h.update(hashlib.sha256(fp.read()).digest())
-    out = os.path.join(CACHE, "rootinitrd-%s.cpio" % h.hexdigest()[:16])
-    if os.path.exists(out):
-        return vmlinuz, out
-    say("vm: building the root initramfs")
-    stage = os.path.join(CACHE, "rootstage")
-    shutil.rmtree(stage, ignore_errors=True)
-    for d in ("bin", "proc", "sys", "dev", "modules", "newroot"):
-        os.makedirs(os.path.join(stage, d))
-    shutil.copy(busybox, os.path.join(stage, "bin", "busybox"))
-    applets = subprocess.run([busybox, "--list"], check=True,
-                             capture_output=True, text=True).stdout.split()
-    for a in applets:
-        if a != "busybox":
-            os.symlink("busybox", os.path.join(stage, "bin", a))
-    shutil.copy(init, os.path.join(stage, "init"))
-    with open(os.path.join(stage, "modules", "order"), "w") as f:
-        for name, path in mods:
-            shutil.copy(path, os.path.join(stage, "modules", name + ".ko"))
-            f.write(name + ".ko\n")
-    names = subprocess.run(["find", ".", "-mindepth", "1"], cwd=stage, check=True,
-                           capture_output=True).stdout
-    with open(out + ".new", "wb") as f:
-        subprocess.run(NICE + [busybox, "cpio", "-o", "-H", "newc"],
-                       cwd=stage, input=names, stdout=f, check=True)
-    os.rename(out + ".new", out)
-    for old in os.listdir(CACHE):
-        if old.startswith("rootinitrd-") and old != os.path.basename(out):
-            os.unlink(os.path.join(CACHE, old))
-    shutil.rmtree(stage, ignore_errors=True)
-    return vmlinuz, out
+    return archive("rootinitrd", [], ("newroot",), lambda stage: None)
 
 
 def new_disk(path, size="2G"):
