@@ -16,7 +16,8 @@ import pytest
 from conftest import BUILD, TOP, binary, free_port
 
 UNITS = ["postman-once.service", "postman.service", "postman.timer",
-         "postmaster.service", "postmaster.socket", "postoffice.service"]
+         "postmaster.service", "postmaster.socket", "postoffice.service",
+         "postman@.service", "postman-once@.service", "postman@.timer"]
 SERVICES = [u for u in UNITS if u.endswith(".service")]
 MAX_EXPOSURE = 2.0
 
@@ -73,7 +74,9 @@ def exposure(prefix, unit):
     r = subprocess.run(["systemd-analyze", "security", "--offline=yes",
                         "--no-pager", unit_path(prefix, unit)],
                        capture_output=True, text=True, timeout=120)
-    m = re.search(r"Overall exposure level for %s: (\d+\.\d)" % re.escape(unit),
+    # A template is rated as an instance of it (postman@i.service).
+    name = re.escape(unit).replace("@", "@[^.]*")
+    m = re.search(r"Overall exposure level for %s: (\d+\.\d)" % name,
                   r.stdout + r.stderr)
     assert m, r.stdout + r.stderr
     return float(m.group(1))
@@ -105,6 +108,26 @@ def test_spool_daemons_share_one_user_and_spool(installed):
         assert "ReadWritePaths=/var/lib/postoffice/messages" in s
         assert any("-s /var/lib/postoffice/messages" in l for l in s
                    if l.startswith("ExecStart="))
+
+
+@pytest.mark.parametrize("unit", ["postman@.service", "postman-once@.service"])
+def test_each_template_instance_has_its_own_postmaster(installed, unit):
+    """One instance per PostMaster: its URL and options, its password and
+    its state (lock) are the instance's, never another's."""
+    s = settings(installed, unit)
+    assert "EnvironmentFile=/etc/postoffice/postman/%i.conf" in s
+    assert "LoadCredential=password:/etc/postoffice/postman/%i.password" in s
+    assert "StateDirectory=postman-%i" in s
+    exec_start = [l for l in s if l.startswith("ExecStart=")]
+    assert len(exec_start) == 1
+    assert "--lock ${STATE_DIRECTORY}/postman.lock" in exec_start[0]
+    assert ("--watch" in exec_start[0]) == (unit == "postman@.service")
+
+
+def test_template_timer_starts_its_own_instance(installed):
+    s = settings(installed, "postman@.timer")
+    assert "Unit=postman-once@%i.service" in s
+    assert "OnCalendar=*:0/2" in s
 
 
 def test_timer_fires_every_two_minutes(installed):
