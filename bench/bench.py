@@ -877,7 +877,6 @@ class Bench:
         keep-alive) while `attackers` clients send wrong passwords."""
         import base64
         import http.client
-        import threading
 
         def hdr(user, pw):
             return {"Authorization": "Basic " + base64.b64encode(
@@ -915,9 +914,7 @@ class Bench:
             for t in threads:
                 t.join()
             c.close()
-        ms.sort()
-        return (ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))],
-                refused[0])
+        return percentile(ms, 50), percentile(ms, 99), refused[0]
 
     def bench_auth(self):
         """An authorised client's latency while others send wrong

@@ -118,9 +118,9 @@ if [ "$fs" = both ] || [ "$fs" = own ]; then
 	cleanup
 fi
 if [ "$fs" = both ] || [ "$fs" = loop ]; then
-	[ "$fs" = loop ] || parts=${BENCH_LOOP_ONLY:-smtp,durable,drain}
-	[ -z "${BENCH_ONLY:-}" ] || [ "$fs" = loop ] ||
-	    parts=${BENCH_LOOP_ONLY:-$BENCH_ONLY}
+	# The second of two passes: the parts where the filesystem matters.
+	[ "$fs" = loop ] ||
+	    parts=${BENCH_LOOP_ONLY:-${BENCH_ONLY:-smtp,durable,drain}}
 	top_work=$(mktemp -d /var/tmp/postoffice-bench.XXXXXX)
 	mkdir "$top_work/fs"
 	if truncate -s 32G "$top_work/fs.img" &&
