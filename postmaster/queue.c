@@ -252,6 +252,9 @@ batch_take_json(struct batch *b, size_t *len)
 	return p;
 }
 
+/* A file whose "id" is not its name is not served, nor written back. */
+static const char ID_NOT_NAME[] = "\"id\" differs from the file name";
+
 static void
 lease_file(char *name, const char *id, const char *lease)
 {
@@ -321,8 +324,7 @@ take_one(struct queue *q, struct batch *b, const char *id, int fd,
 	}
 	if (oid[0] != '\0' && strcmp(oid, id) != 0) {
 		b->json.len = mark;
-		quarantine(q, id, b->fds ? NULL : b->lease,
-		    "\"id\" differs from the file name");
+		quarantine(q, id, b->fds ? NULL : b->lease, ID_NOT_NAME);
 		return 0;
 	}
 	/* A file without an id (written by the original PostOffice) is
@@ -464,6 +466,8 @@ too_large(struct queue *q, struct batch *b, const char *id, size_t size,
 	    size, max_bytes);
 	if (queue_fail(q, b->lease, id, true, reason, time(NULL), &res, err,
 	    sizeof(err)) == 0) {
+		if (res.outcome == FAIL_QUARANTINED)
+			return;		/* not a message: noted as such */
 		ev.attempts = res.attempts;
 		ev.reason = reason;
 		note_event(q, id, &ev);
@@ -670,7 +674,15 @@ queue_fail(struct queue *q, const char *lease, const char *id,
 		snprintf(err, errlen, "reading %s: %s", name, strerror(errno));
 		goto fail;
 	}
-	if (message_decode(data, len, &m, why, sizeof(why)) == -1) {
+	why[0] = '\0';
+	if (message_decode(data, len, &m, why, sizeof(why)) == 0 &&
+	    m.id[0] != '\0' && strcmp(m.id, id) != 0) {
+		/* Another message's id: never served, as take_one() says. */
+		snprintf(why, sizeof(why), "%s", ID_NOT_NAME);
+		message_clear(&m);
+		memset(&m, 0, sizeof(m));
+	}
+	if (why[0] != '\0') {
 		/* It cannot be written back with the failure recorded, nor
 		 * served again: it fails alone, into quarantine. */
 		char both[1024];

@@ -41,8 +41,10 @@ note(void *arg, const char *id, const char *what)
 		snprintf(f->notes[f->nnotes++], 128, "%s: %s", id, what);
 }
 
+/* A message whose "id" is id, of data, queued under name. */
 static void
-put_message(struct fixture *f, const char *id)
+put_named(struct fixture *f, const char *name, const char *id,
+    const char *data)
 {
 	struct message m;
 	char *rcpt = "b@example.net", *json, err[128];
@@ -54,13 +56,30 @@ put_message(struct fixture *f, const char *id)
 	m.mail_from = "a@example.org";
 	m.rcpt_tos = &rcpt;
 	m.nrcpt = 1;
-	m.data = (unsigned char *)"Subject: t\r\n\r\nhi\r\n";
-	m.data_len = strlen((char *)m.data);
+	m.data = (unsigned char *)data;
+	m.data_len = strlen(data);
 	json = message_encode(&m, &len);
-	assert_int_equal(spool_put(sp, SPOOL_QUEUE, id, json, len, err,
+	assert_int_equal(spool_put(sp, SPOOL_QUEUE, name, json, len, err,
 	    sizeof(err)), 0);
 	free(json);
 	spool_free(sp);
+}
+
+static void
+put_message(struct fixture *f, const char *id)
+{
+	put_named(f, id, id, "Subject: t\r\n\r\nhi\r\n");
+}
+
+static bool
+noted(const struct fixture *f, const char *what)
+{
+	int i;
+
+	for (i = 0; i < f->nnotes; i++)
+		if (strstr(f->notes[i], what) != NULL)
+			return true;
+	return false;
 }
 
 static int
@@ -303,6 +322,60 @@ failure_of_a_file_that_is_not_a_message_quarantines_it(void **state)
 	assert_int_equal(count(f, ".dead"), 0);
 }
 
+/* A leased file rewritten meanwhile with another message's id is not
+ * written back as a dead letter (it would name a message it is not). */
+static void
+failure_of_a_file_with_another_id_quarantines_it(void **state)
+{
+	struct fixture *f = *state;
+	char lease[SPOOL_LEASE_LEN + 1], err[256], from[256], to[256];
+	struct fail_result res;
+	struct batch *b;
+
+	put_message(f, ID1);
+	open_queue(f);
+	spool_lease_new(lease, time(NULL) + 300);
+	b = queue_claim(f->q, 1, 0, lease, "", "", err, sizeof(err));
+	assert_int_equal(b->n, 1);
+	batch_free(b);
+	put_named(f, ID1, ID2, "Subject: t\r\n\r\nhi\r\n");
+	snprintf(from, sizeof(from), "%s/%s", f->dir, ID1);
+	snprintf(to, sizeof(to), "%s/.leased/%s.%s", f->dir, ID1, lease);
+	assert_int_equal(rename(from, to), 0);
+	assert_int_equal(queue_fail(f->q, lease, ID1, true, "550 no such user",
+	    time(NULL), &res, err, sizeof(err)), 0);
+	assert_int_equal(res.outcome, FAIL_QUARANTINED);
+	assert_int_equal(count(f, ".quarantine"), 1);
+	assert_int_equal(count(f, ".dead"), 0);
+	assert_true(noted(f, "\"id\" differs from the file name"));
+}
+
+/* A file too large for the client's max_bytes is dead-lettered only when
+ * it is a message; one naming another id is quarantined, as a claim
+ * would have done had it fitted. */
+static void
+too_large_with_another_id_is_quarantined_not_dead(void **state)
+{
+	struct fixture *f = *state;
+	char lease[SPOOL_LEASE_LEN + 1], err[256], data[3000];
+	struct batch *b;
+
+	memset(data, 'x', sizeof(data) - 1);
+	data[sizeof(data) - 1] = '\0';
+	put_named(f, ID1, ID2, data);
+	open_queue(f);
+	spool_lease_new(lease, time(NULL) + 300);
+	b = queue_claim(f->q, 1, 1024, lease, "", "", err, sizeof(err));
+	assert_non_null(b);
+	assert_int_equal(b->n, 0);
+	batch_free(b);
+	assert_int_equal(count(f, ".quarantine"), 1);
+	assert_int_equal(count(f, ".dead"), 0);
+	assert_int_equal(count(f, ".leased"), 0);
+	assert_true(noted(f, "\"id\" differs from the file name"));
+	assert_false(noted(f, "status=bounced"));
+}
+
 static void
 expired_leases_return_when_the_queue_opens(void **state)
 {
@@ -360,6 +433,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(failures_defer_with_attempts_then_go_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(permanent_failure_goes_dead_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(failure_of_a_file_that_is_not_a_message_quarantines_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(failure_of_a_file_with_another_id_quarantines_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(too_large_with_another_id_is_quarantined_not_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(expired_leases_return_when_the_queue_opens, setup, teardown),
 	};
 
