@@ -718,23 +718,6 @@ fail:
 }
 
 int
-spool_remove_held(struct spool *sp, const char *id, int fd)
-{
-	int rc, saved;
-
-	if (!spool_id_valid(id)) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	rc = unlinkat(sp->fd[SPOOL_QUEUE], id, 0);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}
-
-int
 spool_unlink_held(struct spool *sp, const char *id)
 {
 	if (!spool_id_valid(id)) {
@@ -742,6 +725,16 @@ spool_unlink_held(struct spool *sp, const char *id)
 		return -1;
 	}
 	return unlinkat(sp->fd[SPOOL_QUEUE], id, 0);
+}
+
+int
+spool_remove_held(struct spool *sp, const char *id, int fd)
+{
+	int rc = spool_unlink_held(sp, id), saved = errno;
+
+	close(fd);
+	errno = saved;
+	return rc;
 }
 
 int
