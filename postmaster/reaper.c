@@ -52,12 +52,15 @@ struct reaper {
 #define SWEPT_QUEUE 1
 #define SWEPT_LEASED 2
 
+/* Removes the name of a served message (fd: held in the queue; -1:
+ * leased, acknowledged), reporting a failure; fd stays open, and with it
+ * the lock. */
 static void
 reap(struct reaper *r, const char *id, const char *lease, int fd,
     int *swept)
 {
 	int rc = fd == -1 ? spool_ack(r->sp, id, lease) :
-	    spool_remove_held(r->sp, id, fd);
+	    spool_unlink_held(r->sp, id);
 
 	if (rc == -1 && r->fail != NULL)
 		r->fail(r->fail_arg, id, lease, errno);
@@ -107,16 +110,10 @@ static void
 sweep(struct reaper *r, struct job *j)
 {
 	struct job *k, *next;
-	int swept = 0, rc;
+	int swept = 0;
 
-	for (k = j; k != NULL; k = k->next) {
-		rc = k->fd == -1 ? spool_ack(r->sp, k->id, k->lease) :
-		    spool_unlink_held(r->sp, k->id);
-		if (rc == -1 && r->fail != NULL)
-			r->fail(r->fail_arg, k->id, k->lease, errno);
-		if (rc == 0)
-			swept |= k->fd == -1 ? SWEPT_LEASED : SWEPT_QUEUE;
-	}
+	for (k = j; k != NULL; k = k->next)
+		reap(r, k->id, k->lease, k->fd, &swept);
 	sync_swept(r, swept);
 	for (k = j; k != NULL; k = next) {
 		next = k->next;
@@ -203,6 +200,8 @@ reaper_add(struct reaper *r, const char (*ids)[SPOOL_ID_LEN + 1],
 			fds[i] = -1;	/* the reaper's now */
 		if (queued == room || (j = calloc(1, sizeof(*j))) == NULL) {
 			reap(r, ids[i], lease, fd, &swept);
+			if (fd != -1)
+				close(fd);
 			continue;
 		}
 		memcpy(j->id, ids[i], sizeof(j->id));
