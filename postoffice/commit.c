@@ -1,5 +1,6 @@
 /*
- * commit.c - group commit of spool files on a worker thread (commit.h).
+ * commit.c - encoding and group commit of spool files on worker threads
+ * (commit.h).
  */
 #include "postoffice/commit.h"
 
@@ -13,10 +14,19 @@
 
 struct job {
 	struct job *next;
+	/* until encoded */
+	struct queue_msg *qm;
+	struct smtp_envelope env;	/* a copy, in envbuf */
+	char *client;			/* in envbuf */
+	char *envbuf;
+	size_t body_max, max_file;
+	/* after */
 	struct spool_file *f;
 	char id[SPOOL_ID_LEN + 1];
+	enum commit_status status;
 	bool ok, renamed;
-	char err[128];
+	char *logline;
+	char err[256];
 	commit_done done;
 	void *arg;
 };
@@ -31,18 +41,33 @@ struct commit {
 	pthread_t thread;
 	pthread_t helper[SYNC_HELPERS];
 	int nhelpers;
+	pthread_t encoder[COMMIT_ENCODERS];
+	int nencoders;
 	pthread_mutex_t slock;		/* guards the fields below */
 	pthread_cond_t swork, sdone;
 	struct job **sq;		/* the files of the group to sync */
 	size_t sq_n, sq_next, sq_left;
 	bool sstop;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	struct job *todo, **todo_tail;	/* submitted, FIFO */
+	pthread_cond_t wake, ewake;
+	struct job *etodo, **etodo_tail; /* submitted, to encode, FIFO */
+	bool estop;
+	struct job *todo, **todo_tail;	/* encoded, to commit, FIFO */
 	struct job *done, **done_tail;	/* finished, for the loop */
 	bool stop;
 	size_t pending;			/* only touched by the loop thread */
 };
+
+static void
+job_free(struct job *j)
+{
+	queue_msg_free(j->qm);
+	if (j->f != NULL)
+		spool_file_abort(j->f);
+	free(j->envbuf);
+	free(j->logline);
+	free(j);
+}
 
 static void
 set_err(struct job *j, const char *what)
@@ -181,6 +206,95 @@ commit_group(struct commit *c, struct job *group)
 	(void)spool_sync(c->sp, SPOOL_QUEUE);
 }
 
+/* "from=<a@b>, to=<c@d>, to=<e@f>, nrcpt=2, size=N, client=A" */
+static char *
+message_logline(const struct smtp_envelope *env, size_t size,
+    const char *client)
+{
+	char *buf, *p;
+	size_t i, len;
+
+	len = strlen(env->mail_from) + strlen(client) + 96;
+	for (i = 0; i < env->nrcpt; i++)
+		len += strlen(env->rcpt[i]) + 8;
+	if ((buf = malloc(len)) == NULL)
+		return NULL;
+	p = buf + sprintf(buf, "from=<%s>", env->mail_from);
+	for (i = 0; i < env->nrcpt; i++)
+		p += sprintf(p, ", to=<%s>", env->rcpt[i]);
+	sprintf(p, ", nrcpt=%zu, size=%zu, client=%s", env->nrcpt, size, client);
+	return buf;
+}
+
+/* The message's spool file, written and not yet synced, in j->f; or the
+ * reason there is none in j->status and j->err. */
+static void
+encode(struct job *j)
+{
+	char id[SPOOL_ID_LEN + 1];
+	size_t size;
+	int saved;
+
+	j->f = queue_msg_finish(j->qm, &j->env, j->client, j->body_max,
+	    j->max_file, id, &size, j->err, sizeof(j->err));
+	saved = errno;
+	queue_msg_free(j->qm);
+	j->qm = NULL;
+	if (j->f == NULL) {
+		j->status = saved == EMSGSIZE ? COMMIT_TOO_BIG : COMMIT_FAILED;
+		return;
+	}
+	j->logline = message_logline(&j->env, size, j->client);
+}
+
+/* Passes finished jobs to the loop; called with c->lock held. */
+static void
+report(struct commit *c, struct job *first, struct job *last)
+{
+	*c->done_tail = first;
+	c->done_tail = &last->next;
+	last->next = NULL;
+}
+
+static void *
+encoder(void *arg)
+{
+	struct commit *c = arg;
+	struct job *j;
+	bool failed;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->etodo == NULL && !c->estop)
+			pthread_cond_wait(&c->ewake, &c->lock);
+		if ((j = c->etodo) == NULL)
+			break;
+		if ((c->etodo = j->next) == NULL)
+			c->etodo_tail = &c->etodo;
+		j->next = NULL;
+		pthread_mutex_unlock(&c->lock);
+
+		encode(j);
+
+		pthread_mutex_lock(&c->lock);
+		failed = j->f == NULL;
+		if (failed) {
+			report(c, j, j);
+		} else {
+			*c->todo_tail = j;
+			c->todo_tail = &j->next;
+			pthread_cond_signal(&c->wake);
+		}
+		if (failed) {
+			pthread_mutex_unlock(&c->lock);
+			event_active(c->notify, EV_READ, 0);
+			pthread_mutex_lock(&c->lock);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
 static void *
 worker(void *arg)
 {
@@ -205,8 +319,7 @@ worker(void *arg)
 		for (last = group; last->next != NULL; last = last->next)
 			;
 		pthread_mutex_lock(&c->lock);
-		*c->done_tail = group;
-		c->done_tail = &last->next;
+		report(c, group, last);
 		pthread_mutex_unlock(&c->lock);
 		event_active(c->notify, EV_READ, 0);
 	}
@@ -230,8 +343,14 @@ notified(evutil_socket_t fd, short what, void *arg)
 	while ((j = list) != NULL) {
 		list = j->next;
 		c->pending--;
-		j->done(j->arg, j->id, j->ok, j->err);
-		free(j);
+		if (j->status == COMMIT_OK && !j->ok)
+			j->status = COMMIT_FAILED;
+		if (j->status == COMMIT_OK)
+			j->done(j->arg, j->id, COMMIT_OK,
+			    j->logline != NULL ? j->logline : "");
+		else
+			j->done(j->arg, j->id, j->status, j->err);
+		job_free(j);
 	}
 }
 
@@ -246,6 +365,16 @@ stop_helpers(struct commit *c)
 		pthread_join(c->helper[--c->nhelpers], NULL);
 }
 
+static void
+stop_worker(struct commit *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+}
+
 struct commit *
 commit_new(struct event_base *base, struct spool *sp, char *err,
     size_t errlen)
@@ -258,10 +387,12 @@ commit_new(struct event_base *base, struct spool *sp, char *err,
 		return NULL;
 	}
 	c->sp = sp;
+	c->etodo_tail = &c->etodo;
 	c->todo_tail = &c->todo;
 	c->done_tail = &c->done;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->wake, NULL);
+	pthread_cond_init(&c->ewake, NULL);
 	pthread_mutex_init(&c->slock, NULL);
 	pthread_cond_init(&c->swork, NULL);
 	pthread_cond_init(&c->sdone, NULL);
@@ -277,12 +408,23 @@ commit_new(struct event_base *base, struct spool *sp, char *err,
 		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
 		goto fail;
 	}
+	/* One encoder is enough to be right; more keep a large message
+	 * from delaying the others. */
+	while (c->nencoders < COMMIT_ENCODERS && pthread_create(
+	    &c->encoder[c->nencoders], NULL, encoder, c) == 0)
+		c->nencoders++;
+	if (c->nencoders == 0) {
+		snprintf(err, errlen, "pthread_create: cannot start an encoder");
+		stop_worker(c);
+		goto fail;
+	}
 	return c;
 fail:
 	stop_helpers(c);
 	if (c->notify != NULL)
 		event_free(c->notify);
 	pthread_cond_destroy(&c->wake);
+	pthread_cond_destroy(&c->ewake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
@@ -295,18 +437,23 @@ commit_free(struct commit *c)
 
 	if (c == NULL)
 		return;
+	/* The encoders finish what is submitted, then the worker what they
+	 * passed on. */
 	pthread_mutex_lock(&c->lock);
-	c->stop = true;
-	pthread_cond_signal(&c->wake);
+	c->estop = true;
+	pthread_cond_broadcast(&c->ewake);
 	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
+	while (c->nencoders > 0)
+		pthread_join(c->encoder[--c->nencoders], NULL);
+	stop_worker(c);
 	stop_helpers(c);
 	while ((j = c->done) != NULL) {
 		c->done = j->next;
-		free(j);
+		job_free(j);
 	}
 	event_free(c->notify);
 	pthread_cond_destroy(&c->wake);
+	pthread_cond_destroy(&c->ewake);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->swork);
 	pthread_cond_destroy(&c->sdone);
@@ -315,24 +462,48 @@ commit_free(struct commit *c)
 }
 
 int
-commit_submit(struct commit *c, struct spool_file *f, const char *id,
-    commit_done done, void *arg)
+commit_submit(struct commit *c, struct queue_msg *qm,
+    const struct smtp_envelope *env, const char *client, size_t body_max,
+    size_t max_file, commit_done done, void *arg)
 {
 	struct job *j;
+	size_t i, len, n;
+	char *p;
 
-	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		spool_file_abort(f);
+	/* The envelope is the session's, reset once it is answered: the
+	 * job keeps its own copy, in one block. */
+	len = strlen(env->mail_from) + 1 + strlen(client) + 1;
+	for (i = 0; i < env->nrcpt; i++)
+		len += strlen(env->rcpt[i]) + 1;
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->envbuf = malloc(env->nrcpt * sizeof(char *) + len)) == NULL) {
+		free(j);
+		queue_msg_free(qm);
 		return -1;
 	}
-	j->f = f;
-	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->env = *env;
+	j->env.rcpt = (char **)(void *)j->envbuf;
+	p = j->envbuf + env->nrcpt * sizeof(char *);
+	for (i = 0; i < env->nrcpt; i++) {
+		n = strlen(env->rcpt[i]) + 1;
+		j->env.rcpt[i] = memcpy(p, env->rcpt[i], n);
+		p += n;
+	}
+	n = strlen(env->mail_from) + 1;
+	j->env.mail_from = memcpy(p, env->mail_from, n);
+	p += n;
+	j->client = memcpy(p, client, strlen(client) + 1);
+	j->qm = qm;
+	j->body_max = body_max;
+	j->max_file = max_file;
+	snprintf(j->id, sizeof(j->id), "%s", queue_msg_id(qm));
 	j->done = done;
 	j->arg = arg;
 	c->pending++;
 	pthread_mutex_lock(&c->lock);
-	*c->todo_tail = j;
-	c->todo_tail = &j->next;
-	pthread_cond_signal(&c->wake);
+	*c->etodo_tail = j;
+	c->etodo_tail = &j->next;
+	pthread_cond_signal(&c->ewake);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

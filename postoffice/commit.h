@@ -1,12 +1,18 @@
 /*
- * commit.h - makes spool files durable in groups, off the event loop.
+ * commit.h - turns received messages into durable spool files, off the
+ * event loop.
  *
- * A worker thread takes every file waiting to be committed, fdatasync()s
- * each, renames each into the queue, and then fsync()s the queue folder
- * ONCE for the whole group.  Only after that are the submitters told,
- * back on the event loop thread, that their messages are safe.  Sessions
- * that end their DATA while a group is being synced form the next group,
- * so the cost of the folder sync is shared by every concurrent client.
+ * The loop hands over a message at its final dot and goes back to
+ * speaking SMTP.  An encoder thread (one of ENCODERS) extracts its
+ * subject and body and writes its JSON into a temporary spool file;
+ * the commit thread takes every file written meanwhile, fdatasync()s
+ * them side by side, renames each into the queue, and fsync()s the
+ * queue folder ONCE for the whole group.  Only after that are the
+ * submitters told, back on the event loop thread, that their messages
+ * are safe.  Sessions that end their DATA while a group is being synced
+ * form the next group, so the cost of the folder sync is shared by
+ * every concurrent client, and a 10 MB message being encoded delays no
+ * other session's reply.
  */
 #ifndef POSTOFFICE_COMMIT_H
 #define POSTOFFICE_COMMIT_H
@@ -15,15 +21,29 @@
 #include <stddef.h>
 
 #include "common/spool.h"
+#include "postoffice/queue.h"
+#include "postoffice/smtp.h"
 
 struct event_base;
 struct commit;
 
-/* Called on the event loop thread with the outcome: ok means the file is
- * durably in the queue as id; otherwise nothing of it is in the queue
- * and err says why. */
-typedef void (*commit_done)(void *arg, const char *id, bool ok,
-    const char *err);
+enum commit_status {
+	COMMIT_OK,		/* durably in the queue */
+	COMMIT_TOO_BIG,		/* its spool file would be over max_file */
+	COMMIT_FAILED		/* not queued: a write, sync or memory error */
+};
+
+/* Called on the event loop thread with the outcome.  With COMMIT_OK the
+ * message is durably in the queue as id and text is its log line
+ * ("from=<...>, to=<...>, nrcpt=N, size=N, client=A"); otherwise
+ * nothing of it is in the queue and text says why. */
+typedef void (*commit_done)(void *arg, const char *id,
+    enum commit_status status, const char *text);
+
+/* Encoder threads: MIME extraction, JSON encoding and the spool file's
+ * write.  More than the machine's cores, so that a few very large
+ * messages cannot hold every one of them. */
+#define COMMIT_ENCODERS 4
 
 /* Starts the worker.  base must have been created after
  * evthread_use_pthreads().  NULL with err filled on failure. */
@@ -33,12 +53,14 @@ struct commit *commit_new(struct event_base *base, struct spool *sp,
  * the worker and frees.  Accepts NULL. */
 void commit_free(struct commit *c);
 
-/* Hands f (a written, unsynced spool file of message id) to the worker,
- * which owns it from now on.  done(arg, ...) is called exactly once,
- * later, from the event loop.  Returns 0, or -1 when out of memory (f
- * is then aborted and done is not called). */
-int commit_submit(struct commit *c, struct spool_file *f, const char *id,
-    commit_done done, void *arg);
+/* Hands over message qm, whose data is complete, with its envelope env
+ * and client (both copied): the worker owns qm from now on.  body_max
+ * and max_file are those of queue_msg_finish().  done(arg, ...) is
+ * called exactly once, later, from the event loop.  Returns 0, or -1
+ * when out of memory (qm is then freed and done is not called). */
+int commit_submit(struct commit *c, struct queue_msg *qm,
+    const struct smtp_envelope *env, const char *client, size_t body_max,
+    size_t max_file, commit_done done, void *arg);
 
 /* Number of commits submitted and not yet reported. */
 size_t commit_pending(const struct commit *c);

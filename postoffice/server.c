@@ -60,7 +60,6 @@ struct conn {
 	struct smtp_session *sess;
 	struct queue_msg *msg;		/* during DATA */
 	char client[64];
-	char *logline;			/* the accepted message's log text */
 	bool closing;			/* free once the output is sent */
 	bool committing;		/* a commit job refers to us */
 	bool write_failed_logged;
@@ -122,7 +121,6 @@ conn_free(struct conn *c)
 		event_free(c->rev);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	free(c->logline);
 	if (c->in != NULL)
 		evbuffer_free(c->in);
 	if (c->held != NULL)
@@ -388,78 +386,52 @@ cb_data_abort(void *arg)
 	c->msg = NULL;
 }
 
-/* "from=<a@b>, to=<c@d>, to=<e@f>, nrcpt=2, size=N, client=A" */
-static char *
-message_logline(const struct smtp_envelope *env, size_t size,
-    const char *client)
-{
-	char *buf, *p;
-	size_t i, len;
-
-	len = strlen(env->mail_from) + strlen(client) + 96;
-	for (i = 0; i < env->nrcpt; i++)
-		len += strlen(env->rcpt[i]) + 8;
-	if ((buf = malloc(len)) == NULL)
-		return NULL;
-	p = buf + sprintf(buf, "from=<%s>", env->mail_from);
-	for (i = 0; i < env->nrcpt; i++)
-		p += sprintf(p, ", to=<%s>", env->rcpt[i]);
-	sprintf(p, ", nrcpt=%zu, size=%zu, client=%s", env->nrcpt, size, client);
-	return buf;
-}
-
 static void
-committed(void *arg, const char *id, bool ok, const char *err)
+committed(void *arg, const char *id, enum commit_status status,
+    const char *text)
 {
 	struct conn *c = arg;
 
 	c->committing = false;
-	if (ok)
-		log_info("%s: %s", id, c->logline ? c->logline : "");
-	else
-		log_err("%s: queue file write error: %s, client=%s", id, err,
+	switch (status) {
+	case COMMIT_OK:
+		log_info("%s: %s", id, text);
+		break;
+	case COMMIT_TOO_BIG:
+		log_warn("%s: refused: %s, client=%s", id, text, c->client);
+		break;
+	default:
+		log_err("%s: queue file write error: %s, client=%s", id, text,
 		    c->client);
-	free(c->logline);
-	c->logline = NULL;
+		break;
+	}
 	if (c->bev == NULL) {
-		/* The client left while we were syncing. */
+		/* The client left while we were committing. */
 		conn_free(c);
 		return;
 	}
-	smtp_session_committed(c->sess, ok ? id : NULL);
+	if (status == COMMIT_TOO_BIG)
+		smtp_session_too_big(c->sess);
+	else
+		smtp_session_committed(c->sess, status == COMMIT_OK ? id : NULL);
 	conn_pump(c);
 }
 
+/* The final dot: the message goes to the encoders and the commit thread
+ * (commit.h), and the loop carries on with the other sessions. */
 static void
 cb_data_end(void *arg, const struct smtp_envelope *env, size_t size)
 {
 	struct conn *c = arg;
-	struct spool_file *f;
-	char id[SPOOL_ID_LEN + 1], err[256];
-	size_t stored;
-	bool too_big;
+	struct queue_msg *qm = c->msg;
+	char id[SPOOL_ID_LEN + 1];
 
-	f = queue_msg_finish(c->msg, env, c->client, c->srv->cfg.body_max,
-	    c->srv->cfg.max_file, id, &stored, err, sizeof(err));
-	too_big = f == NULL && errno == EMSGSIZE;
-	queue_msg_free(c->msg);
-	c->msg = NULL;
 	(void)size;
-	if (too_big) {
-		log_warn("%s: refused: %s, client=%s", id, err, c->client);
-		smtp_session_too_big(c->sess);
-		return;
-	}
-	if (f == NULL) {
-		log_err("queue file for %s: %s", c->client, err);
-		smtp_session_committed(c->sess, NULL);
-		return;
-	}
-	c->logline = message_logline(env, stored, c->client);
-	if (commit_submit(c->srv->cm, f, id, committed, c) == -1) {
+	c->msg = NULL;
+	memcpy(id, queue_msg_id(qm), sizeof(id));
+	if (commit_submit(c->srv->cm, qm, env, c->client,
+	    c->srv->cfg.body_max, c->srv->cfg.max_file, committed, c) == -1) {
 		log_err("%s: out of memory, client=%s", id, c->client);
-		free(c->logline);
-		c->logline = NULL;
 		smtp_session_committed(c->sess, NULL);
 		return;
 	}

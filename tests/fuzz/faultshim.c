@@ -9,6 +9,8 @@
  *     COUNT  how many calls fail; '*' for every one
  *     MATCH  a substring of the file's path (for rename, of the source
  *            path); only those calls fail
+ *            ERRNO STALL makes the call wait instead, until FILE holds
+ *            no STALL line any more, and then makes it
  *   Each injected fault is appended as one line to FILE.log.
  *
  *   FAULT_NOSYNC=1   fsync, fdatasync, syncfs, sync_file_range and sync
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,9 +90,38 @@ nosync(void)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
-/* Returns the errno to fail op on path with, or 0 to make the call. */
+#define FAULT_STALL (-1)
+
+/* Waits until the control file holds no STALL line. */
+static void
+stall(const char *ctl)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	char buf[4096];
+
+	while (raw_read_file(ctl, buf, sizeof(buf)) >= 0 &&
+	    strstr(buf, " STALL ") != NULL)
+		nanosleep(&ts, NULL);
+}
+
+static int fault_for_locked(const char *op, const char *path);
+
+/* Returns the errno to fail op on path with, or 0 to make the call (at
+ * once, or after a stall). */
 static int
 fault_for(const char *op, const char *path)
+{
+	int err = fault_for_locked(op, path);
+
+	if (err == FAULT_STALL) {
+		stall(getenv("FAULT_CTL"));
+		err = 0;
+	}
+	return err;
+}
+
+static int
+fault_for_locked(const char *op, const char *path)
 {
 	const char *ctl = getenv("FAULT_CTL");
 	char buf[4096], out[4096], logline[1200], cop[32], cerr[32], ccount[32];
@@ -113,7 +145,8 @@ fault_for(const char *op, const char *path)
 			strcpy(cmatch, "/");
 		if (err == 0 && strcmp(cop, op) == 0 && strstr(path, cmatch) &&
 		    strcmp(ccount, "0") != 0) {
-			err = errno_named(cerr);
+			err = strcmp(cerr, "STALL") == 0 ? FAULT_STALL :
+			    errno_named(cerr);
 			if (strcmp(ccount, "*") != 0)
 				snprintf(ccount, sizeof(ccount), "%d", atoi(ccount) - 1);
 			n = snprintf(logline, sizeof(logline), "%s %s %s\n", op,

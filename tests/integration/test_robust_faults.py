@@ -24,7 +24,7 @@ from conftest import (BUILD, TOP, VALGRIND, binary, free_port, run_program,
                       spool_messages)
 from postmaster_helpers import (area, curl, get_json, metrics, spool_snapshot,
                                 start_postmaster, write_messages)
-from postoffice_util import (HOST, greet, load, queued_id,
+from postoffice_util import (HOST, envelope, greet, load, queued_id,
                              raw_data, send_message, start, tmp_files,
                              wait_until)
 from robust_util import record_figures
@@ -125,6 +125,32 @@ def send_at_once(port, n):
     for t in threads:
         t.join(30)
     return replies
+
+
+def test_a_message_stuck_in_its_encoder_delays_no_other_session(daemons, tree,
+                                                                 spool, shim):
+    """Spool files are created and written by the encoder threads, not
+    the event loop: while one message's spool file cannot be created (its
+    open(2) stalls), another client is greeted and its message queued;
+    once the disk moves again the first message is queued too."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("open", "STALL", 1, "/.tmp/")
+    with greet(port) as first:
+        envelope(first)
+        assert first.cmd("DATA").startswith("354 ")
+        first.send(MSG + b".\r\n")
+        assert wait_until(lambda: len(faults.injected()) == 1)
+        other = queued_id(send_message(port, BIG))
+        assert spool_messages(spool) == [other]
+        assert raw_data(load(spool, other)) == BIG
+        faults.disarm()
+        stuck = queued_id(first.reply())
+        assert first.cmd("QUIT") == "221 2.0.0 Bye"
+    assert sorted(spool_messages(spool)) == sorted([stuck, other])
+    assert raw_data(load(spool, stuck)) == MSG
+    count(faults)
+    assert d.stop() == 0
 
 
 def test_persistent_fsync_failure_refuses_every_message(daemons, tree, spool, shim):
