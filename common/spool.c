@@ -42,6 +42,8 @@ static const char *const area_names[SPOOL_NAREAS] = {
 	[SPOOL_DEFERRED] = ".deferred",
 	[SPOOL_DEAD] = ".dead",
 	[SPOOL_QUARANTINE] = ".quarantine",
+	[SPOOL_STAGED] = ".staged",
+	[SPOOL_JOURNAL] = ".journal",
 };
 
 const char *

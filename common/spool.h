@@ -9,6 +9,9 @@
  *   DIR/.deferred/ID.LEASE      temporary failure; queued again at expiry
  *   DIR/.dead/ID                permanent failure (dead letter)
  *   DIR/.quarantine/ID          a file that is not a valid message
+ *   DIR/.staged/ID              durable, not yet queued (PostOffice's
+ *                               checkpoint, postoffice/journal.h)
+ *   DIR/.journal/               PostOffice's write-ahead journal
  *
  * ID is 32 lowercase hex digits, time-ordered: sorting ids sorts by arrival.
  * LEASE is 24 lowercase hex digits: 8 of expiry (unix seconds) then 16
@@ -37,6 +40,8 @@ enum spool_area {
 	SPOOL_DEFERRED,
 	SPOOL_DEAD,
 	SPOOL_QUARANTINE,
+	SPOOL_STAGED,
+	SPOOL_JOURNAL,
 	SPOOL_NAREAS
 };
 

@@ -780,7 +780,7 @@ queue_stats(struct queue *q, double now, struct queue_stats *st)
 	int a;
 
 	memset(st, 0, sizeof(*st));
-	for (a = SPOOL_LEASED; a < SPOOL_NAREAS; a++)
+	for (a = SPOOL_LEASED; a <= SPOOL_QUARANTINE; a++)
 		if ((v[a] = area_count(q, a)) < 0)
 			return -1;
 	st->queued = idindex_count(q->ix);

@@ -6,11 +6,17 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "postoffice/journal.h"
 
 struct job {
 	struct job *next;
@@ -26,10 +32,31 @@ struct job {
 	enum commit_status status;
 	bool ok, renamed;
 	char *logline;
+	struct strbuf json;		/* the file's contents, to journal */
 	char err[256];
 	commit_done done;
 	void *arg;
 };
+
+/* A journaled message waiting for its checkpoint (journal.h). */
+struct staged {
+	struct staged *next;
+	struct spool_file *f;		/* NULL: write it again from json */
+	char id[SPOOL_ID_LEN + 1];
+	struct strbuf json;
+};
+
+/* A checkpoint makes its files durable with one syncfs(2) from this many
+ * on, and fdatasyncs each below it. */
+#define SYNCFS_MIN 8
+
+/* The commit thread stops taking messages while this many wait for a
+ * checkpoint, or while the current journal file is half full, until the
+ * checkpoint thread takes them. */
+#define STAGED_MAX 20000
+
+/* How long a checkpoint waits before trying again what failed. */
+#define RETRY_SECONDS 1
 
 /* Threads that fdatasync a group's files side by side (with the worker
  * itself), so that the filesystem folds their journal commits into one. */
@@ -56,6 +83,16 @@ struct commit {
 	struct job *done, **done_tail;	/* finished, for the loop */
 	bool stop;
 	size_t pending;			/* only touched by the loop thread */
+	/* the journal: NULL when another process holds it */
+	struct journal *jr;
+	pthread_t ckthread;
+	bool ckstarted;
+	pthread_cond_t ckwake;
+	struct staged *ck_next, **ck_next_tail; /* in the current file */
+	size_t ck_next_n;
+	struct staged *ck_batch;	/* the checkpoint thread's */
+	int ck_old;			/* its journal file */
+	bool ck_busy, ckstop;
 };
 
 static void
@@ -66,7 +103,17 @@ job_free(struct job *j)
 		spool_file_abort(j->f);
 	free(j->envbuf);
 	free(j->logline);
+	free(j->json.p);
 	free(j);
+}
+
+static void
+staged_free(struct staged *s)
+{
+	if (s->f != NULL)
+		spool_file_abort(s->f);
+	free(s->json.p);
+	free(s);
 }
 
 static void
@@ -156,7 +203,7 @@ commit_group(struct commit *c, struct job *group)
 	 * mostly wait for I/O already under way and share journal commits
 	 * instead of paying one each. */
 	for (j = group; j != NULL; j = j->next) {
-		if (spool_file_start_sync(j->f) == -1) {
+		if (j->f != NULL && spool_file_start_sync(j->f) == -1) {
 			set_err(j, "write");
 			spool_file_abort(j->f);
 			j->f = NULL;
@@ -194,7 +241,8 @@ commit_group(struct commit *c, struct job *group)
 		return;
 	if (spool_sync(c->sp, SPOOL_QUEUE) == 0) {
 		for (j = group; j != NULL; j = j->next)
-			j->ok = j->renamed;
+			if (j->renamed)
+				j->ok = true;
 		return;
 	}
 	for (j = group; j != NULL; j = j->next) {
@@ -229,19 +277,30 @@ message_logline(const struct smtp_envelope *env, size_t size,
 /* The message's spool file, written and not yet synced, in j->f; or the
  * reason there is none in j->status and j->err. */
 static void
-encode(struct job *j)
+encode(struct commit *c, struct job *j)
 {
 	char id[SPOOL_ID_LEN + 1];
 	size_t size;
 	int saved;
 
-	j->f = queue_msg_finish(j->qm, &j->env, j->client, j->body_max,
-	    j->max_file, id, &size, j->err, sizeof(j->err));
+	/* With a journal the file's contents are kept for its record. */
+	j->f = queue_msg_finish_copy(j->qm, &j->env, j->client, j->body_max,
+	    j->max_file, id, &size, c->jr != NULL ? &j->json : NULL,
+	    JOURNAL_RECORD_MAX, j->err, sizeof(j->err));
 	saved = errno;
 	queue_msg_free(j->qm);
 	j->qm = NULL;
 	if (j->f == NULL) {
 		j->status = saved == EMSGSIZE ? COMMIT_TOO_BIG : COMMIT_FAILED;
+		return;
+	}
+	/* Written out now, so that a full disk is seen before the 250, and
+	 * its write-back started. */
+	if (spool_file_start_sync(j->f) == -1) {
+		set_err(j, "write");
+		spool_file_abort(j->f);
+		j->f = NULL;
+		j->status = COMMIT_FAILED;
 		return;
 	}
 	j->logline = message_logline(&j->env, size, j->client);
@@ -274,7 +333,7 @@ encoder(void *arg)
 		j->next = NULL;
 		pthread_mutex_unlock(&c->lock);
 
-		encode(j);
+		encode(c, j);
 
 		pthread_mutex_lock(&c->lock);
 		failed = j->f == NULL;
@@ -295,34 +354,294 @@ encoder(void *arg)
 	return NULL;
 }
 
+/*
+ * The journaled part of a group: each file's record appended, one
+ * fdatasync for them all.  Those done go on *staged, to be made durable
+ * by a checkpoint; a message whose record does not fit in the journal
+ * file is left to commit_group(), which syncs its file before its 250.
+ */
+static void
+journal_group(struct commit *c, struct job *group, struct staged **out,
+    size_t *nout)
+{
+	struct staged *s, *list = NULL, **tail = &list;
+	struct job *j;
+	bool any = false;
+	size_t n = 0;
+
+	for (j = group; j != NULL; j = j->next) {
+		j->renamed = false;	/* here: appended */
+		if (j->f == NULL || j->json.p == NULL)
+			continue;
+		if (journal_append(c->jr, j->id, j->json.p, j->json.len) == 0) {
+			j->renamed = any = true;
+			continue;
+		}
+		if (errno == EFBIG)
+			continue;		/* synced as a file instead */
+		set_err(j, "journal write");
+		spool_file_abort(j->f);
+		j->f = NULL;
+	}
+	if (!any)
+		return;
+	if (journal_sync(c->jr) == -1) {
+		for (j = group; j != NULL; j = j->next) {
+			if (!j->renamed)
+				continue;
+			set_err(j, "journal fdatasync");
+			spool_file_abort(j->f);
+			j->f = NULL;
+			j->renamed = false;
+		}
+		return;
+	}
+	for (j = group; j != NULL; j = j->next) {
+		if (!j->renamed)
+			continue;
+		j->renamed = false;
+		if ((s = calloc(1, sizeof(*s))) == NULL) {
+			/* Its record is durable and it was not acknowledged:
+			 * refused, it comes back at the next start (and the
+			 * client's retry is a second copy; at least once). */
+			snprintf(j->err, sizeof(j->err), "out of memory");
+			spool_file_abort(j->f);
+			j->f = NULL;
+			continue;
+		}
+		s->f = j->f;
+		j->f = NULL;
+		memcpy(s->id, j->id, sizeof(s->id));
+		s->json = j->json;
+		j->json = (struct strbuf){ NULL, 0, 0 };
+		j->ok = true;
+		*tail = s;
+		tail = &s->next;
+		n++;
+	}
+	*out = list;
+	*nout = n;
+}
+
+static bool
+can_hand_over(const struct commit *c)
+{
+	return c->ck_next != NULL && !c->ck_busy;
+}
+
+static bool
+staged_full(const struct commit *c)
+{
+	return c->jr != NULL && (c->ck_next_n >= STAGED_MAX ||
+	    journal_size(c->jr) >= JOURNAL_FILE_MAX / 2);
+}
+
+static bool
+worker_done(const struct commit *c)
+{
+	return c->stop && c->todo == NULL && c->ck_next == NULL && !c->ck_busy;
+}
+
+/* Gives the checkpoint thread every message of the current journal
+ * file, and starts the other file; with c->lock held. */
+static void
+hand_over(struct commit *c)
+{
+	c->ck_batch = c->ck_next;
+	c->ck_next = NULL;
+	c->ck_next_tail = &c->ck_next;
+	c->ck_next_n = 0;
+	c->ck_old = journal_switch(c->jr);
+	c->ck_busy = true;
+	pthread_cond_signal(&c->ckwake);
+}
+
 static void *
 worker(void *arg)
 {
 	struct commit *c = arg;
 	struct job *group, *last;
-	bool stop;
+	struct staged *staged;
+	size_t nstaged;
 
+	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		pthread_mutex_lock(&c->lock);
-		while (c->todo == NULL && !c->stop)
+		while (!can_hand_over(c) && (c->todo == NULL || staged_full(c)) &&
+		    !worker_done(c))
 			pthread_cond_wait(&c->wake, &c->lock);
+		if (can_hand_over(c))
+			hand_over(c);
+		if (worker_done(c))
+			break;
+		if (c->todo == NULL || staged_full(c))
+			continue;
 		group = c->todo;
 		c->todo = NULL;
 		c->todo_tail = &c->todo;
-		stop = c->stop;
 		pthread_mutex_unlock(&c->lock);
-		if (group == NULL && stop)
-			break;
 
+		staged = NULL;
+		nstaged = 0;
+		if (c->jr != NULL)
+			journal_group(c, group, &staged, &nstaged);
 		commit_group(c, group);
 
 		for (last = group; last->next != NULL; last = last->next)
 			;
 		pthread_mutex_lock(&c->lock);
+		if (staged != NULL) {
+			*c->ck_next_tail = staged;
+			while (staged->next != NULL)
+				staged = staged->next;
+			c->ck_next_tail = &staged->next;
+			c->ck_next_n += nstaged;
+		}
 		report(c, group, last);
 		pthread_mutex_unlock(&c->lock);
 		event_active(c->notify, EV_READ, 0);
+		pthread_mutex_lock(&c->lock);
 	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* --- the checkpoint --- */
+
+static bool
+stopping(struct commit *c)
+{
+	bool stop;
+
+	pthread_mutex_lock(&c->lock);
+	stop = c->stop;
+	pthread_mutex_unlock(&c->lock);
+	return stop;
+}
+
+/* Sleeps before a retry; false when PostOffice is stopping instead (what
+ * is left is in the journal, for the next start). */
+static bool
+retry_pause(struct commit *c, const char *what, int *logged)
+{
+	if (!*logged)
+		log_err("checkpoint: %s: %s; trying again every %d s", what,
+		    strerror(errno), RETRY_SECONDS);
+	*logged = 1;
+	if (stopping(c))
+		return false;
+	sleep(RETRY_SECONDS);
+	return !stopping(c);
+}
+
+/* The file of s failed at step what: dropped, to be written again from
+ * its record. */
+static void
+rewrite(struct staged *s, const char *what)
+{
+	log_warn("checkpoint: %s: %s: %s; written again from its record",
+	    s->id, what, strerror(errno));
+	spool_file_abort(s->f);
+	s->f = NULL;
+}
+
+/*
+ * Makes every file of batch durable in .staged/, empties the journal
+ * file old that holds their records, then moves them into the queue.  A
+ * file that cannot be synced or renamed is written again from its
+ * record; what keeps failing is tried again until it works, or until
+ * PostOffice stops (then the journal still has it).
+ */
+static void
+checkpoint(struct commit *c, struct staged *batch, int old)
+{
+	int qfd = spool_dirfd(c->sp, SPOOL_QUEUE);
+	int sfd = spool_dirfd(c->sp, SPOOL_STAGED);
+	char err[256];
+	struct staged *s;
+	size_t n = 0;
+	int logged = 0;
+
+	for (s = batch; s != NULL; s = s->next) {
+		if (s->f != NULL && spool_file_start_sync(s->f) == -1)
+			rewrite(s, "write");
+		n += s->f != NULL;
+	}
+	if (n >= SYNCFS_MIN && syncfs(qfd) == 0) {
+		/* every file's data is durable */
+	} else {
+		for (s = batch; s != NULL; s = s->next)
+			if (s->f != NULL && spool_file_sync(s->f) == -1)
+				rewrite(s, "fdatasync");
+	}
+	for (s = batch; s != NULL; s = s->next) {
+		if (s->f == NULL)
+			continue;
+		/* On failure f is freed and its temporary file removed. */
+		if (spool_file_commit(s->f, SPOOL_STAGED, s->id) == -1)
+			log_warn("checkpoint: %s: rename into .staged: %s; "
+			    "written again from its record", s->id,
+			    strerror(errno));
+		s->f = NULL;
+	}
+	/* What failed on the way: written again, synced with its folder. */
+	for (s = batch; s != NULL; s = s->next) {
+		struct stat st;
+
+		if (fstatat(sfd, s->id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		while (spool_put(c->sp, SPOOL_STAGED, s->id, s->json.p,
+		    s->json.len, err, sizeof(err)) == -1)
+			if (!retry_pause(c, err, &logged))
+				return;
+	}
+	while (spool_sync(c->sp, SPOOL_STAGED) == -1)
+		if (!retry_pause(c, "fsync of .staged", &logged))
+			return;
+	while (journal_clear(c->jr, old) == -1)
+		if (!retry_pause(c, "emptying the journal", &logged))
+			return;
+	if (logged)
+		log_info("checkpoint: the disk works again");
+	for (s = batch; s != NULL; s = s->next)
+		if (renameat(sfd, s->id, qfd, s->id) == -1)
+			log_err("checkpoint: %s: into the queue: %s (it is "
+			    "queued at the next start)", s->id, strerror(errno));
+	/* Not needed for safety (a file not yet in the queue on the disk
+	 * is still in .staged/, and goes into the queue at the next start)
+	 * but it keeps the folder's state on disk close to what readers
+	 * see. */
+	(void)spool_sync(c->sp, SPOOL_QUEUE);
+}
+
+static void *
+checkpointer(void *arg)
+{
+	struct commit *c = arg;
+	struct staged *batch, *s;
+	int old;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->ck_busy && !c->ckstop)
+			pthread_cond_wait(&c->ckwake, &c->lock);
+		if (!c->ck_busy)
+			break;
+		batch = c->ck_batch;
+		old = c->ck_old;
+		pthread_mutex_unlock(&c->lock);
+
+		checkpoint(c, batch, old);
+		while ((s = batch) != NULL) {
+			batch = s->next;
+			staged_free(s);
+		}
+
+		pthread_mutex_lock(&c->lock);
+		c->ck_batch = NULL;
+		c->ck_busy = false;
+		pthread_cond_signal(&c->wake);
+	}
+	pthread_mutex_unlock(&c->lock);
 	return NULL;
 }
 
@@ -375,9 +694,22 @@ stop_worker(struct commit *c)
 	pthread_join(c->thread, NULL);
 }
 
+static void
+stop_checkpointer(struct commit *c)
+{
+	if (!c->ckstarted)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->ckstop = true;
+	pthread_cond_signal(&c->ckwake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->ckthread, NULL);
+	c->ckstarted = false;
+}
+
 struct commit *
-commit_new(struct event_base *base, struct spool *sp, char *err,
-    size_t errlen)
+commit_new(struct event_base *base, struct spool *sp, struct journal *jr,
+    char *err, size_t errlen)
 {
 	struct commit *c;
 	int rc;
@@ -387,6 +719,9 @@ commit_new(struct event_base *base, struct spool *sp, char *err,
 		return NULL;
 	}
 	c->sp = sp;
+	c->jr = jr;
+	c->ck_next_tail = &c->ck_next;
+	pthread_cond_init(&c->ckwake, NULL);
 	c->etodo_tail = &c->etodo;
 	c->todo_tail = &c->todo;
 	c->done_tail = &c->done;
@@ -404,8 +739,15 @@ commit_new(struct event_base *base, struct spool *sp, char *err,
 	while (c->nhelpers < SYNC_HELPERS && pthread_create(
 	    &c->helper[c->nhelpers], NULL, helper, c) == 0)
 		c->nhelpers++;
+	if (jr != NULL && (rc = pthread_create(&c->ckthread, NULL,
+	    checkpointer, c)) != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+		goto fail;
+	}
+	c->ckstarted = jr != NULL;
 	if ((rc = pthread_create(&c->thread, NULL, worker, c)) != 0) {
 		snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+		stop_checkpointer(c);
 		goto fail;
 	}
 	/* One encoder is enough to be right; more keep a large message
@@ -416,6 +758,7 @@ commit_new(struct event_base *base, struct spool *sp, char *err,
 	if (c->nencoders == 0) {
 		snprintf(err, errlen, "pthread_create: cannot start an encoder");
 		stop_worker(c);
+		stop_checkpointer(c);
 		goto fail;
 	}
 	return c;
@@ -425,6 +768,7 @@ fail:
 		event_free(c->notify);
 	pthread_cond_destroy(&c->wake);
 	pthread_cond_destroy(&c->ewake);
+	pthread_cond_destroy(&c->ckwake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
@@ -446,6 +790,7 @@ commit_free(struct commit *c)
 	while (c->nencoders > 0)
 		pthread_join(c->encoder[--c->nencoders], NULL);
 	stop_worker(c);
+	stop_checkpointer(c);
 	stop_helpers(c);
 	while ((j = c->done) != NULL) {
 		c->done = j->next;
@@ -454,6 +799,7 @@ commit_free(struct commit *c)
 	event_free(c->notify);
 	pthread_cond_destroy(&c->wake);
 	pthread_cond_destroy(&c->ewake);
+	pthread_cond_destroy(&c->ckwake);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->swork);
 	pthread_cond_destroy(&c->sdone);

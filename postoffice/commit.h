@@ -5,14 +5,20 @@
  * The loop hands over a message at its final dot and goes back to
  * speaking SMTP.  An encoder thread (one of ENCODERS) extracts its
  * subject and body and writes its JSON into a temporary spool file;
- * the commit thread takes every file written meanwhile, fdatasync()s
- * them side by side, renames each into the queue, and fsync()s the
- * queue folder ONCE for the whole group.  Only after that are the
- * submitters told, back on the event loop thread, that their messages
- * are safe.  Sessions that end their DATA while a group is being synced
- * form the next group, so the cost of the folder sync is shared by
- * every concurrent client, and a 10 MB message being encoded delays no
- * other session's reply.
+ * the commit thread takes every file written meanwhile and appends each
+ * one's record to the journal (journal.h) with ONE fdatasync for the
+ * group.  Only after that are the submitters told, back on the event
+ * loop thread, that their messages are safe.  The checkpoint thread
+ * then makes the files durable in their hundreds (one syncfs), empties
+ * the journal file that held their records and moves them into the
+ * queue.  Sessions that end their DATA while a group is being synced
+ * form the next group, so the sync is shared by every concurrent
+ * client, and a 10 MB message being encoded delays no other session's
+ * reply.
+ *
+ * Without a journal (or for a file too large for one) the commit thread
+ * fdatasync()s the group's files side by side, renames each into the
+ * queue and fsync()s the queue folder once, before the 250.
  */
 #ifndef POSTOFFICE_COMMIT_H
 #define POSTOFFICE_COMMIT_H
@@ -26,6 +32,7 @@
 
 struct event_base;
 struct commit;
+struct journal;
 
 enum commit_status {
 	COMMIT_OK,		/* durably in the queue */
@@ -45,10 +52,15 @@ typedef void (*commit_done)(void *arg, const char *id,
  * messages cannot hold every one of them. */
 #define COMMIT_ENCODERS 4
 
-/* Starts the worker.  base must have been created after
- * evthread_use_pthreads().  NULL with err filled on failure. */
+/* Starts the threads.  base must have been created after
+ * evthread_use_pthreads().  With journal jr (journal.h; kept, not
+ * freed), a message of up to JOURNAL_RECORD_MAX octets of JSON is
+ * acknowledged once its record is durable, and its file reaches the
+ * queue at the next checkpoint, moments later; without, or for a larger
+ * one, once its file is durably in the queue.  NULL with err filled on
+ * failure. */
 struct commit *commit_new(struct event_base *base, struct spool *sp,
-    char *err, size_t errlen);
+    struct journal *jr, char *err, size_t errlen);
 /* Finishes every submitted commit (calling no callbacks any more), stops
  * the worker and frees.  Accepts NULL. */
 void commit_free(struct commit *c);

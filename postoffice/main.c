@@ -26,6 +26,7 @@
 #include "common/optval.h"
 #include "common/spool.h"
 #include "postoffice/commit.h"
+#include "postoffice/journal.h"
 #include "postoffice/mime.h"
 #include "postoffice/scrub.h"
 #include "postoffice/server.h"
@@ -47,6 +48,7 @@ struct options {
 	const char *hostname;
 	const char *log_file;
 	bool use_syslog;
+	bool no_journal;
 	char positional[300];
 };
 
@@ -79,6 +81,8 @@ usage(FILE *f)
 "      --min-data-rate BYTES  minimum octets/s during DATA (default 500;\n"
 "                             0: none)\n"
 "      --body-limit BYTES     cap on the spooled \"body\" text (default 1M)\n"
+"      --no-journal           sync each spool file before its 250 instead\n"
+"                             of journaling it (slower)\n"
 "      --stop-timeout SECONDS time given to transactions at SIGTERM\n"
 "                             (default 10)\n"
 "      --log-file FILE        log there instead of stderr\n"
@@ -93,7 +97,7 @@ enum {
 	OPT_ALLOW = 256, OPT_HOSTNAME, OPT_KEEP_TRACE, OPT_BARE, OPT_MAX_SIZE,
 	OPT_MAX_RCPT, OPT_MAX_LINE, OPT_MAX_CONN, OPT_TIMEOUT, OPT_MIN_RATE,
 	OPT_BODY_LIMIT, OPT_STOP_TIMEOUT, OPT_LOG_FILE, OPT_SYSLOG,
-	OPT_MSGID_DOMAIN, OPT_MAX_FILE,
+	OPT_MSGID_DOMAIN, OPT_MAX_FILE, OPT_NO_JOURNAL,
 };
 
 static const struct option longopts[] = {
@@ -112,6 +116,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "min-data-rate", required_argument, NULL, OPT_MIN_RATE },
 	{ "body-limit", required_argument, NULL, OPT_BODY_LIMIT },
+	{ "no-journal", no_argument, NULL, OPT_NO_JOURNAL },
 	{ "stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT },
 	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
@@ -166,6 +171,9 @@ parse_options(int argc, char **argv, struct options *o)
 				    "(letters, digits, '-' and '.', at most 253)",
 				    optarg);
 			o->hostname = optarg;
+			break;
+		case OPT_NO_JOURNAL:
+			o->no_journal = true;
 			break;
 		case OPT_KEEP_TRACE:
 			o->srv.keep_trace_headers = true;
@@ -297,6 +305,8 @@ main(int argc, char **argv)
 	struct spool *sp = NULL;
 	struct event_base *base = NULL;
 	struct commit *cm = NULL;
+	struct journal *jr = NULL;
+	struct journal_recovery rec;
 	struct server *srv = NULL;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
 	struct server_stats st;
@@ -345,7 +355,22 @@ main(int argc, char **argv)
 		cli_error(rc, "cannot set up the event loop");
 		goto out;
 	}
-	if ((cm = commit_new(base, sp, err, sizeof(err))) == NULL ||
+	if (!o.no_journal && (jr = journal_open(sp, &rec, err,
+	    sizeof(err))) == NULL) {
+		if (errno != EWOULDBLOCK) {
+			cli_error(EX_IOERR, "%s", err);
+			rc = EX_IOERR;
+			goto out;
+		}
+		/* A second PostOffice on the spool: right, only slower. */
+		log_warn("%s: each spool file is synced before its 250", err);
+	}
+	if (jr != NULL && (rec.staged > 0 || rec.replayed > 0 || rec.torn > 0))
+		log_info("journal recovered: %ld message(s) queued again from "
+		    "their records, %ld from .staged, %ld already queued, %zu "
+		    "octet(s) of an unfinished record dropped, in %.3f s",
+		    rec.replayed, rec.staged, rec.present, rec.torn, rec.seconds);
+	if ((cm = commit_new(base, sp, jr, err, sizeof(err))) == NULL ||
 	    (srv = server_new(base, &o.srv, sp, cm, err, sizeof(err))) == NULL) {
 		cli_error(rc, "%s", err);
 		goto out;
@@ -393,6 +418,7 @@ main(int argc, char **argv)
 out:
 	server_free(srv);
 	commit_free(cm);
+	journal_free(jr);
 	if (ev_term != NULL)
 		event_free(ev_term);
 	if (ev_int != NULL)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/message.h"
+#include "common/util.h"
 #include "common/utf8.h"
 #include "postoffice/mime.h"
 #include "postoffice/rawbuf.h"
@@ -24,6 +25,8 @@ struct queue_msg {
 	struct spool_file *file;
 	size_t max_file;
 	bool over_file;
+	struct strbuf *copy;		/* NULL: none kept */
+	size_t copy_max;
 };
 
 struct queue_msg *
@@ -99,6 +102,12 @@ file_sink(void *arg, const void *buf, size_t len)
 		errno = EMSGSIZE;
 		return -1;
 	}
+	if (qm->copy != NULL && (len > qm->copy_max - qm->copy->len ||
+	    strbuf_append(qm->copy, buf, len) == -1)) {
+		free(qm->copy->p);
+		*qm->copy = (struct strbuf){ NULL, 0, 0 };
+		qm->copy = NULL;
+	}
 	return spool_file_write(qm->file, buf, len);
 }
 
@@ -106,6 +115,16 @@ struct spool_file *
 queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
     const char *client, size_t body_max, size_t max_file,
     char id[SPOOL_ID_LEN + 1], size_t *size, char *err, size_t errlen)
+{
+	return queue_msg_finish_copy(qm, env, client, body_max, max_file, id,
+	    size, NULL, 0, err, errlen);
+}
+
+struct spool_file *
+queue_msg_finish_copy(struct queue_msg *qm, const struct smtp_envelope *env,
+    const char *client, size_t body_max, size_t max_file,
+    char id[SPOOL_ID_LEN + 1], size_t *size, struct strbuf *copy,
+    size_t copy_max, char *err, size_t errlen)
 {
 	struct message m;
 	struct spool_file *f = NULL;
@@ -146,6 +165,8 @@ queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
 	qm->file = f;
 	qm->max_file = max_file;
 	qm->over_file = false;
+	qm->copy = copy;
+	qm->copy_max = copy_max;
 	if (message_write_json(&m, utf8_check_done(&qm->utf8), rawbuf_read,
 	    qm->raw, file_sink, qm) == -1) {
 		if (qm->over_file)
@@ -160,6 +181,11 @@ queue_msg_finish(struct queue_msg *qm, const struct smtp_envelope *env,
 	*size = m.data_len;
 fail:
 	qm->file = NULL;
+	if (f == NULL && qm->copy != NULL) {
+		free(qm->copy->p);
+		*qm->copy = (struct strbuf){ NULL, 0, 0 };
+	}
+	qm->copy = NULL;
 	free(m.subject);
 	free(m.body);
 	if (f == NULL && qm->over_file)

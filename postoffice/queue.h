@@ -48,5 +48,14 @@ struct spool_file *queue_msg_finish(struct queue_msg *qm,
     const struct smtp_envelope *env, const char *client, size_t body_max,
     size_t max_file, char id[SPOOL_ID_LEN + 1], size_t *size, char *err,
     size_t errlen);
+/* The same, keeping a copy of the file's contents in *copy (which
+ * starts empty) while they fit in copy_max octets; past that, or when
+ * memory runs out, *copy is freed and left empty ({ NULL, 0, 0 }).  The
+ * file is written the same either way. */
+struct strbuf;
+struct spool_file *queue_msg_finish_copy(struct queue_msg *qm,
+    const struct smtp_envelope *env, const char *client, size_t body_max,
+    size_t max_file, char id[SPOOL_ID_LEN + 1], size_t *size,
+    struct strbuf *copy, size_t copy_max, char *err, size_t errlen);
 
 #endif

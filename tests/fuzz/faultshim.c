@@ -4,7 +4,7 @@
  * files, as a failing disk would, while the test runs:
  *
  *   FAULT_CTL=FILE   lines "OP ERRNO COUNT MATCH", read at every call:
- *     OP     write, fdatasync, fsync, rename, open
+ *     OP     write (also pwritev), fdatasync, fsync, rename, open
  *     ERRNO  EIO, ENOSPC, EACCES, EDQUOT, EROFS or a number
  *     COUNT  how many calls fail; '*' for every one
  *     MATCH  a substring of the file's path (for rename, of the source
@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,6 +216,21 @@ write(int fd, const void *buf, size_t len)
 		return -1;
 	}
 	return real_write(fd, buf, len);
+}
+
+ssize_t
+pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	char path[1024];
+	int e;
+
+	REAL(ssize_t, pwritev, int, const struct iovec *, int, off_t);
+	if (getenv("FAULT_CTL") != NULL && !fault_busy &&
+	    (e = fault_for("write", fd_path(fd, path, sizeof(path)))) != 0) {
+		errno = e;
+		return -1;
+	}
+	return real_pwritev(fd, iov, iovcnt, offset);
 }
 
 int

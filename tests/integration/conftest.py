@@ -391,7 +391,33 @@ def daemons(tree):
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
 
 
+def spool_settled(spool_dir):
+    """True when every message PostOffice has journaled is in the queue:
+    both journal files are empty and nothing waits in .staged/ (its
+    checkpoint empties the journal before it moves the files on, so
+    both are needed)."""
+    try:
+        for n in ("a", "b"):
+            p = os.path.join(spool_dir, ".journal", n)
+            if os.path.exists(p) and os.path.getsize(p) > 0:
+                return False
+        return not os.listdir(os.path.join(spool_dir, ".staged"))
+    except FileNotFoundError:
+        return True
+
+
+def wait_settled(spool_dir, timeout=5.0):
+    """Waits (at most timeout seconds) until spool_settled(): a message
+    reaches the queue moments after its 250.  A journal that stays full
+    (a PostOffice killed with records in it) is left as it is."""
+    deadline = time.monotonic() + timeout
+    while not spool_settled(spool_dir) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def spool_messages(spool_dir):
-    """Names of the queued message files (32 hex), sorted."""
+    """Names of the queued message files (32 hex), sorted, once what
+    PostOffice acknowledged has reached the queue (wait_settled())."""
+    wait_settled(spool_dir)
     return sorted(n for n in os.listdir(spool_dir)
                   if len(n) == 32 and all(c in "0123456789abcdef" for c in n))

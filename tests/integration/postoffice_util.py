@@ -7,6 +7,7 @@ import socket
 import subprocess
 
 from conftest import (TOP, binary, free_port, spool_messages, wait_for_port,
+                      wait_settled,
                       wait_until)
 
 HOST = "mx.test"
@@ -120,6 +121,7 @@ def send_message(port, data, sender="a@b.example", rcpts=("c@d.example",)):
 
 
 def load(spool, qid):
+    wait_settled(spool)
     with open(os.path.join(spool, qid), "rb") as f:
         return json.loads(f.read().decode("utf-8"))
 

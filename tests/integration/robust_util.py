@@ -13,7 +13,8 @@ import time
 
 from conftest import BUILD, binary, spool_messages
 
-SPOOL_AREAS = (".tmp", ".leased", ".deferred", ".dead", ".quarantine")
+SPOOL_AREAS = (".tmp", ".leased", ".deferred", ".dead", ".quarantine",
+               ".staged", ".journal")
 
 
 def record_figures(name, **figures):

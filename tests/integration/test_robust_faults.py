@@ -13,6 +13,7 @@ import pwd
 import resource
 import selectors
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -86,30 +87,85 @@ def count(faults=None, connections=0):
 
 # --- disk faults at each step of the durable write -----------------------------
 
-@pytest.mark.parametrize("op,err,match,data", [
-    ("open", "EACCES", "/.tmp/", MSG),          # creating the temporary file
-    ("write", "ENOSPC", "/.tmp/", MSG),         # writing the JSON object
-    ("write", "EIO", "/.tmp/", BIG),            # writing the raw spill file
-    ("open", "EDQUOT", "/.tmp", BIG),           # creating the raw spill file
-    ("fdatasync", "EIO", "/.tmp/", MSG),        # syncing the file
-    ("rename", "EIO", "/.tmp/", MSG),           # renaming it into the queue
-    ("fsync", "EIO", "/messages", MSG),         # syncing the queue folder
-], ids=["create", "write-json", "write-spill", "create-spill", "fdatasync",
-        "rename", "fsync-folder"])
+# Each step before a 250: creating and writing the spool file (on an
+# encoder thread), the raw spill file (on the event loop), the journal's
+# write and fdatasync; and, with --no-journal, the file's own fdatasync,
+# its rename into the queue and the queue folder's fsync.
+@pytest.mark.parametrize("op,err,match,data,args", [
+    ("open", "EACCES", "/.tmp/", MSG, ()),
+    ("write", "ENOSPC", "/.tmp/", MSG, ()),
+    ("write", "EIO", "/.tmp/", BIG, ()),
+    ("open", "EDQUOT", "/.tmp", BIG, ()),
+    ("write", "EIO", "/.journal/", MSG, ()),
+    ("fdatasync", "EIO", "/.journal/", MSG, ()),
+    ("fdatasync", "EIO", "/.tmp/", MSG, ("--no-journal",)),
+    ("rename", "EIO", "/.tmp/", MSG, ("--no-journal",)),
+    ("fsync", "EIO", "/messages", MSG, ("--no-journal",)),
+], ids=["create", "write-json", "write-spill", "create-spill", "journal-write",
+        "journal-fdatasync", "fdatasync", "rename", "fsync-folder"])
 def test_spool_fault_gets_451_and_leaves_no_file(daemons, tree, spool, shim,
-                                                  op, err, match, data):
+                                                  op, err, match, data, args):
     faults = Faults(tree, shim)
-    d, port = start(daemons, spool, "--max-size", "10M", env=faults.env)
+    d, port = start(daemons, spool, "--max-size", "10M", *args, env=faults.env)
     faults.arm(op, err, 1, match)
     assert send_message(port, data) == "451 4.3.0 Error: queue file write error"
     assert len(faults.injected()) == 1, faults.injected()
     assert spool_messages(spool) == []
     assert tmp_files(spool) == []
-    assert "queue file write error" in d.stderr() or "queue file" in d.stderr()
+    assert os.listdir(os.path.join(spool, ".staged")) == []
+    for n in ("a", "b"):    # (there is no journal with --no-journal)
+        p = os.path.join(spool, ".journal", n)
+        assert not os.path.exists(p) or os.path.getsize(p) == 0
+    assert "queue file write error" in d.stderr()
     # The fault is gone: the same message is now queued, whole.
     qid = queued_id(send_message(port, data))
     assert spool_messages(spool) == [qid]
     assert raw_data(load(spool, qid)) == data
+    assert tmp_files(spool) == []
+    count(faults)
+    assert d.stop() == 0
+
+
+# After a journaled 250 the checkpoint makes the file durable: a failing
+# fdatasync or rename of the file has it written again from its record,
+# a failing fsync of .staged/ is tried again a second later.
+@pytest.mark.parametrize("op,match,logged", [
+    ("fdatasync", "/.tmp/", ": fdatasync: Input/output error; written again "
+                            "from its record"),
+    ("rename", "/.tmp/", ": rename into .staged: Input/output error; written "
+                         "again from its record"),
+    ("fsync", "/.staged", "checkpoint: fsync of .staged: Input/output error; "
+                          "trying again every 1 s"),
+], ids=["fdatasync", "rename", "fsync-staged"])
+def test_checkpoint_fault_after_the_250_loses_nothing(daemons, tree, spool, shim,
+                                                      op, match, logged):
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm(op, "EIO", 1, match)
+    qid = queued_id(send_message(port, MSG))
+    assert wait_until(lambda: spool_messages(spool) == [qid], timeout=10)
+    assert len(faults.injected()) == 1, faults.injected()
+    assert raw_data(load(spool, qid)) == MSG
+    assert tmp_files(spool) == []
+    assert logged in d.stderr()
+    count(faults)
+    assert d.stop() == 0
+
+
+def test_checkpoint_stuck_on_a_failing_disk_keeps_every_acknowledged_message(
+        daemons, tree, spool, shim):
+    """While .staged/ cannot be synced, messages are still acknowledged
+    (their records are durable) and none reaches the queue half-made;
+    when the disk works again every one of them is queued."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("fsync", "EIO", "*", "/.staged")
+    ids = sorted(queued_id(send_message(port, MSG)) for _ in range(6))
+    assert wait_until(lambda: len(faults.injected()) >= 2)
+    assert [n for n in os.listdir(spool) if n in ids] == []
+    faults.disarm()
+    assert wait_until(lambda: spool_messages(spool) == ids, timeout=15)
+    assert "checkpoint: the disk works again" in d.stderr()
     assert tmp_files(spool) == []
     count(faults)
     assert d.stop() == 0
@@ -154,10 +210,10 @@ def test_a_message_stuck_in_its_encoder_delays_no_other_session(daemons, tree,
 
 
 def test_persistent_fsync_failure_refuses_every_message(daemons, tree, spool, shim):
-    """A disk that keeps failing: every client is told 451, nothing
-    stays, and the daemon recovers when the disk does."""
+    """A disk that keeps failing, without a journal: every client is told
+    451, nothing stays, and the daemon recovers when the disk does."""
     faults = Faults(tree, shim)
-    d, port = start(daemons, spool, env=faults.env)
+    d, port = start(daemons, spool, "--no-journal", env=faults.env)
     faults.arm("fsync", "EIO", "*", "/messages")
     replies = send_at_once(port, 6)
     assert replies == ["451 4.3.0 Error: queue file write error"] * 6
@@ -175,7 +231,7 @@ def test_fdatasync_failing_within_a_commit_group_fails_only_its_messages(
     synced side by side.  A failing fdatasync gets its own client 451 and
     leaves no file; every other client gets 250 and its message queued."""
     faults = Faults(tree, shim)
-    d, port = start(daemons, spool, env=faults.env)
+    d, port = start(daemons, spool, "--no-journal", env=faults.env)
     faults.arm("fdatasync", "EIO", times, "/.tmp/")
     replies = send_at_once(port, 20)
     failed = [r for r in replies if r == "451 4.3.0 Error: queue file write error"]
@@ -188,6 +244,101 @@ def test_fdatasync_failing_within_a_commit_group_fails_only_its_messages(
     queued_id(send_message(port, MSG))
     count(faults)
     assert d.stop() == 0
+
+
+def test_failing_journal_fdatasync_refuses_its_group_and_keeps_the_rest(
+        daemons, tree, spool, shim):
+    """Twenty clients at once, their records journaled in groups: the
+    group whose fdatasync fails is told 451 and none of its messages
+    stays, in the queue or in the journal; every other client gets 250
+    and its message queued."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("fdatasync", "EIO", 1, "/.journal/")
+    replies = send_at_once(port, 20)
+    failed = [r for r in replies if r == "451 4.3.0 Error: queue file write error"]
+    ok = [r for r in replies if r.startswith("250 ")]
+    assert len(faults.injected()) == 1
+    assert len(failed) >= 1 and len(ok) + len(failed) == 20, replies
+    assert sorted(spool_messages(spool)) == sorted(queued_id(r) for r in ok)
+    assert tmp_files(spool) == []
+    assert "journal fdatasync: Input/output error" in d.stderr()
+    count(faults)
+    assert d.stop() == 0
+
+
+# --- a crash between a journaled 250 and its checkpoint --------------------
+
+@pytest.mark.parametrize("stall,match,how", [
+    ("fdatasync", "/.tmp/", "replayed"),    # files not yet durable: records
+    ("rename", "/.staged/", "staged"),      # journal emptied, files staged
+], ids=["from-records", "from-staged"])
+def test_sigkill_before_the_checkpoint_ends_queues_every_acknowledged_message(
+        daemons, tree, spool, shim, stall, match, how):
+    """Three messages acknowledged, their checkpoint held at one step by
+    the shim, PostOffice killed: at the next start every one of them is
+    queued, whole and once, and the journal is empty; a message removed
+    from the queue (delivered) before a crash does not come back."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    delivered = queued_id(send_message(port, b"Subject: gone\r\n\r\nx\r\n"))
+    assert spool_messages(spool) == [delivered]
+    os.unlink(os.path.join(spool, delivered))   # as PostMaster's ack does
+    faults.arm(stall, "STALL", 1, match)
+    bodies = [b"Subject: n%d\r\n\r\nbody %d\r\n" % (i, i) for i in range(3)]
+    with greet(port) as c:
+        ids = []
+        for b in bodies:
+            envelope(c)
+            assert c.cmd("DATA").startswith("354 ")
+            c.send(b + b".\r\n")
+            ids.append(queued_id(c.reply()))
+    assert wait_until(lambda: len(faults.injected()) == 1)
+    assert [n for n in os.listdir(spool) if n in ids] == []
+    d.stop(signal.SIGKILL)
+    faults.disarm()
+    d2, port = start(daemons, spool)
+    assert spool_messages(spool) == sorted(ids)
+    for qid, b in zip(ids, bodies):
+        assert raw_data(load(spool, qid)) == b
+    log = d2.stderr()
+    if how == "replayed":
+        assert "journal recovered: 3 message(s) queued again from their " \
+               "records, 0 from .staged" in log, log
+    else:
+        # The first one's checkpoint had emptied its journal file; the
+        # other two waited in the other file for the next checkpoint.
+        assert "journal recovered: 2 message(s) queued again from their " \
+               "records, 1 from .staged, 0 already queued" in log, log
+    for n in ("a", "b"):
+        assert os.path.getsize(os.path.join(spool, ".journal", n)) == 0
+    assert os.listdir(os.path.join(spool, ".staged")) == []
+    count(faults)
+    assert d2.stop() == 0
+
+
+def test_a_file_reaches_the_queue_only_once_its_record_is_gone(daemons, tree,
+                                                               spool, shim):
+    """The checkpoint empties the journal file before it moves the files
+    into the queue: held while the journal is being emptied, the message
+    is in .staged/, not visible (so not deliverable) while its record
+    could still be replayed; killed there, the next start queues it once."""
+    faults = Faults(tree, shim)
+    d, port = start(daemons, spool, env=faults.env)
+    faults.arm("fsync", "STALL", 1, "/.journal/")
+    qid = queued_id(send_message(port, MSG))
+    assert wait_until(lambda: len(faults.injected()) == 1)
+    assert qid not in os.listdir(spool)
+    assert os.listdir(os.path.join(spool, ".staged")) == [qid]
+    d.stop(signal.SIGKILL)
+    faults.disarm()
+    d2, port = start(daemons, spool)
+    assert spool_messages(spool) == [qid]
+    assert raw_data(load(spool, qid)) == MSG
+    assert "0 message(s) queued again from their records, 1 from .staged" \
+        in d2.stderr()
+    count(faults)
+    assert d2.stop() == 0
 
 
 # --- the spool itself ----------------------------------------------------------
