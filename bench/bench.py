@@ -94,6 +94,7 @@ class SmtpClient:
         r = self.reply()
         if not r.startswith(b"250"):
             raise RuntimeError("final reply %s" % r)
+        self.last = r
         return time.monotonic() - t0
 
 
@@ -124,6 +125,41 @@ def smtp_final_latency(port, count, big_sessions):
     for t in threads:
         t.join(120)
     return (times, done[0]) if big_sessions else times
+
+
+def visibility(port, spool, count, load_sessions, big=False):
+    """Seconds from each of count 2 KiB messages' 250 until its file is
+    in the queue folder spool (polled every 0.2 ms), while load_sessions
+    sessions send 2 KiB messages (10 MB ones with big) meanwhile."""
+    small = b"Subject: small\r\n\r\n" + (b"y" * 78 + b"\r\n") * 26
+    line = b"z" * 998 + b"\r\n"
+    heavy = b"Subject: big\r\n\r\n" + line * (10000000 // len(line))
+    stop = threading.Event()
+
+    def load():
+        c = SmtpClient(port)
+        while not stop.is_set():
+            c.send(heavy if big else small)
+
+    threads = [threading.Thread(target=load, daemon=True)
+               for _ in range(load_sessions)]
+    for t in threads:
+        t.start()
+    if threads:
+        time.sleep(1.0)
+    c = SmtpClient(port)
+    out = []
+    for _ in range(count):
+        c.send(small)
+        t0 = time.monotonic()
+        path = os.path.join(spool, c.last.rsplit(b" ", 1)[1].decode())
+        while not os.path.exists(path) and time.monotonic() - t0 < 5:
+            time.sleep(0.0002)
+        out.append(time.monotonic() - t0)
+    stop.set()
+    for t in threads:
+        t.join(120)
+    return out
 
 
 def wait_for_port(port, proc=None, timeout=15.0):
@@ -352,6 +388,16 @@ class Bench:
                 "--log-file", os.path.join(self.work, "postoffice.log")],
                 os.path.join(self.work, "postoffice.err"), port=port)
             out["PostOffice"] = (port, d.pid, spool, d.stop)
+            # The design the journal replaced: each file synced before
+            # its 250 (groups of files side by side, one folder fsync).
+            spool = self.folder("postoffice-nojournal-spool")
+            port = free_port()
+            d = Daemon("postoffice", [
+                po, "-l", "127.0.0.1:%d" % port, "-s", spool, "--no-journal",
+                "--max-connections", "2000", "--max-size", "60000000",
+                "--log-file", os.path.join(self.work, "postoffice-nj.log")],
+                os.path.join(self.work, "postoffice-nj.err"), port=port)
+            out["PostOffice --no-journal"] = (port, d.pid, spool, d.stop)
         pfdir = self.folder("postfix")
         port = free_port()
         run([os.path.join(HERE, "postfix-hold.sh"), "start", self.pfx, pfdir,
@@ -463,9 +509,10 @@ class Bench:
         po, pf, orig, sink = (
             "PostOffice", "Postfix hold queue", "original (aiosmtpd)",
             "smtp-sink (no storage)")
+        nj = "PostOffice --no-journal"
         header = ["size", "sessions", "-d"] + names + [
             "disk 1 by 1", "disk by 10", "PO/Postfix", "PO/original",
-            "PO/sink"]
+            "PO/sink", "PO/no-journal"]
         rows = []
         self.smtp_summary = []
         for size, sessions, keep in configs:
@@ -478,7 +525,7 @@ class Bench:
                         [fmt_rate(median(disk[size])),
                          fmt_rate(median(group[size])),
                          ratio(m[po], m[pf]), ratio(m[po], m[orig]),
-                         ratio(m[po], m[sink])])
+                         ratio(m[po], m[sink]), ratio(m[po], m.get(nj))])
             self.smtp_summary.append((size, sessions, keep, m))
         if po not in names:
             header.insert(3, po)
@@ -532,13 +579,14 @@ class Bench:
         designs = [
             ("one file, fdatasync + folder fsync each", "disk-write",
              [str(count // 4), str(size)]),
-            ("one file each, groups of 10 (today's design)", "disk-group",
+            ("one file each, groups of 10 (--no-journal)", "disk-group",
              [str(count), str(size), "10", "kick"]),
             ("one file each, one syncfs per 10", "disk-syncfs",
              [str(count), str(size), "10"]),
             ("journal, fdatasync per 10, files behind, syncfs per 1,000",
              "disk-journal", [str(count), str(size), "10", "1000"]),
-            ("journal, fdatasync per 100, files behind, syncfs per 1,000",
+            ("journal, fdatasync per 100, files behind, syncfs per 1,000 "
+             "(PostOffice)",
              "disk-journal", [str(count), str(size), "100", "1000"]),
         ]
         rates, cpus = {}, {}
@@ -591,6 +639,29 @@ class Bench:
         say("one client sends 2 KiB messages one at a time in one session; "
             "loaded: 2 more sessions send 10,000,000-byte messages back to "
             "back meanwhile")
+        say()
+        say("== a message's visibility: from its 250 to its file in the "
+            "queue, where PostMaster sees it (PostOffice's checkpoint), ms")
+        contenders = self.start_smtp_contenders()
+        rows = []
+        try:
+            if "PostOffice" in contenders:
+                port, _, spool, _ = contenders["PostOffice"]
+                n = 100 if self.quick else 300
+                for label, sessions, big in (
+                        ("alone", 0, False),
+                        ("10 sessions of 2 KiB meanwhile", 10, False),
+                        ("2 sessions of 10 MB meanwhile", 2, True)):
+                    v = visibility(port, spool, n, sessions, big)
+                    rows.append([label] + ["%.1f" % (percentile(v, q) * 1e3)
+                                           for q in (50, 99)] +
+                                ["%.1f" % (max(v) * 1e3)])
+        finally:
+            for _, _, _, stop in contenders.values():
+                stop()
+        self.say.table(["load", "p50", "p99", "max"], rows)
+        say("one client sends 2 KiB messages one at a time; the time from "
+            "each 250 until its file is in the queue folder (bound: 50 ms)")
         say()
 
     def bench_memory(self):

@@ -8,8 +8,10 @@ under the id the 250 named.
 
 Each cut: boot the guest (its ext4 journal replays whatever the previous
 cut left), wait for PostOffice's ready line, run the clients for a random
-0.5 to 4 s, SIGKILL qemu.  After the last cut one more boot checks every
-queued file with the project's decoder (spool_check).  The last line is
+0.5 to 4 s, SIGKILL qemu.  After the last cut one more boot starts and
+stops PostOffice (which queues what its journal still holds, as at any
+start) and checks every queued file with the project's decoder
+(spool_check).  The last line is
 "powerloss: N cuts, M acknowledged, L lost, I invalid"; the exit status is
 1 when L or I is not 0.  --nosync runs PostOffice with its fsyncs turned
 into no-ops (the fault shim), to show that the test can fail.
@@ -220,6 +222,8 @@ def check(kernel, initrd, disk, workdir, accel):
     guest.wait_off(30)
     out = {}
     for line in guest.console().splitlines():
+        if line.startswith("vm: journal recovered: "):
+            vm.say("powerloss: at the check boot, PostOffice's " + line[4:])
         m = re.match(r"vm: (?:\.\w+ )?ok (?:\S*/)?([0-9a-f]{32}) (\d+)$", line)
         if m:
             out[m.group(1)] = ("ok", int(m.group(2)))
