@@ -33,6 +33,7 @@ struct job {
 	bool ok, renamed;
 	char *logline;
 	struct strbuf json;		/* the file's contents, to journal */
+	size_t joff;			/* where its record went */
 	char err[256];
 	commit_done done;
 	void *arg;
@@ -41,9 +42,9 @@ struct job {
 /* A journaled message waiting for its checkpoint (journal.h). */
 struct staged {
 	struct staged *next;
-	struct spool_file *f;		/* NULL: write it again from json */
+	struct spool_file *f;		/* NULL: write it again from its record */
 	char id[SPOOL_ID_LEN + 1];
-	struct strbuf json;
+	size_t off, len;		/* its record in the journal file */
 };
 
 /* A checkpoint makes its files durable with one syncfs(2) from this many
@@ -112,7 +113,6 @@ staged_free(struct staged *s)
 {
 	if (s->f != NULL)
 		spool_file_abort(s->f);
-	free(s->json.p);
 	free(s);
 }
 
@@ -373,6 +373,7 @@ journal_group(struct commit *c, struct job *group, struct staged **out,
 		j->renamed = false;	/* here: appended */
 		if (j->f == NULL || j->json.p == NULL)
 			continue;
+		j->joff = journal_size(c->jr);
 		if (journal_append(c->jr, j->id, j->json.p, j->json.len) == 0) {
 			j->renamed = any = true;
 			continue;
@@ -412,7 +413,9 @@ journal_group(struct commit *c, struct job *group, struct staged **out,
 		s->f = j->f;
 		j->f = NULL;
 		memcpy(s->id, j->id, sizeof(s->id));
-		s->json = j->json;
+		s->off = j->joff;
+		s->len = j->json.len;
+		free(j->json.p);
 		j->json = (struct strbuf){ NULL, 0, 0 };
 		j->ok = true;
 		*tail = s;
@@ -524,8 +527,8 @@ static bool
 retry_pause(struct commit *c, const char *what, int *logged)
 {
 	if (!*logged)
-		log_err("checkpoint: %s: %s; trying again every %d s", what,
-		    strerror(errno), RETRY_SECONDS);
+		log_err("checkpoint: %s; trying again every %d s", what,
+		    RETRY_SECONDS);
 	*logged = 1;
 	if (stopping(c))
 		return false;
@@ -583,23 +586,43 @@ checkpoint(struct commit *c, struct staged *batch, int old)
 			    strerror(errno));
 		s->f = NULL;
 	}
-	/* What failed on the way: written again, synced with its folder. */
+	/* What failed on the way: written again from its record (read back
+	 * from the journal file, which nothing writes meanwhile), synced
+	 * with its folder. */
 	for (s = batch; s != NULL; s = s->next) {
 		struct stat st;
+		char *json;
 
 		if (fstatat(sfd, s->id, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
-		while (spool_put(c->sp, SPOOL_STAGED, s->id, s->json.p,
-		    s->json.len, err, sizeof(err)) == -1)
+		for (;;) {
+			if ((json = malloc(s->len + 1)) == NULL)
+				snprintf(err, sizeof(err), "out of memory");
+			else if (journal_read(c->jr, old, s->off, json,
+			    s->len) == -1)
+				snprintf(err, sizeof(err), "%s: reading its "
+				    "record: %s", s->id, strerror(errno));
+			else if (spool_put(c->sp, SPOOL_STAGED, s->id, json,
+			    s->len, err, sizeof(err)) == 0)
+				break;
+			free(json);
 			if (!retry_pause(c, err, &logged))
 				return;
+		}
+		free(json);
 	}
-	while (spool_sync(c->sp, SPOOL_STAGED) == -1)
-		if (!retry_pause(c, "fsync of .staged", &logged))
+	while (spool_sync(c->sp, SPOOL_STAGED) == -1) {
+		snprintf(err, sizeof(err), "fsync of .staged: %s",
+		    strerror(errno));
+		if (!retry_pause(c, err, &logged))
 			return;
-	while (journal_clear(c->jr, old) == -1)
-		if (!retry_pause(c, "emptying the journal", &logged))
+	}
+	while (journal_clear(c->jr, old) == -1) {
+		snprintf(err, sizeof(err), "emptying the journal: %s",
+		    strerror(errno));
+		if (!retry_pause(c, err, &logged))
 			return;
+	}
 	if (logged)
 		log_info("checkpoint: the disk works again");
 	for (s = batch; s != NULL; s = s->next)

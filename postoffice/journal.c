@@ -391,6 +391,28 @@ journal_size(const struct journal *j)
 }
 
 int
+journal_read(struct journal *j, int which, size_t off, void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	off += JOURNAL_HEADER + SPOOL_ID_LEN;
+	while (done < len) {
+		n = pread(j->fd[which], (char *)buf + done, len - done,
+		    (off_t)(off + done));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int
 journal_switch(struct journal *j)
 {
 	int old = j->cur;

@@ -96,8 +96,13 @@ int journal_append(struct journal *j, const char *id, const void *json,
  * durable.  On failure the records appended since the last sync are cut
  * off again (their messages must be refused), and -1 with errno. */
 int journal_sync(struct journal *j);
-/* Octets in the current file. */
+/* Octets in the current file: the offset of the next record. */
 size_t journal_size(const struct journal *j);
+/* Reads back the len octets of JSON of the record at offset off of file
+ * which (0 or 1; not the current one, which may be growing), as
+ * appended there.  0, or -1 with errno (EIO for a short read). */
+int journal_read(struct journal *j, int which, size_t off, void *buf,
+    size_t len);
 /* Makes the other file current (it must have been cleared) and returns
  * the index (0 or 1) of the old one, for journal_clear(). */
 int journal_switch(struct journal *j);

@@ -233,7 +233,7 @@ appended_records_survive_a_reopen_and_a_cleared_file_does_not(void **state)
 	struct fixture *fx = *state;
 	struct journal_recovery rec;
 	struct journal *j;
-	char err[256], *got;
+	char err[256], *got, back[8];
 	int old;
 
 	j = journal_open(fx->sp, &rec, err, sizeof(err));
@@ -247,6 +247,12 @@ appended_records_survive_a_reopen_and_a_cleared_file_does_not(void **state)
 	assert_int_equal(journal_append(j, ID2, "{\"n\":2}", 7), 0);
 	assert_int_equal(journal_sync(j), 0);
 	assert_int_equal(journal_size(j), JOURNAL_HEADER + SPOOL_ID_LEN + 7);
+	/* The old file's record reads back as appended (a checkpoint's
+	 * way to write a failed file again). */
+	memset(back, 0, sizeof(back));
+	assert_int_equal(journal_read(j, old, 0, back, 7), 0);
+	assert_string_equal(back, "{\"n\":1}");
+	assert_int_equal(journal_read(j, old, 1, back, 7), -1);	/* past it */
 	assert_int_equal(journal_clear(j, old), 0);
 	journal_free(j);	/* a crash: ID2 was never checkpointed */
 
