@@ -128,6 +128,9 @@ if [ "$fs" = both ] || [ "$fs" = loop ]; then
 	    mount -o loop "$top_work/fs.img" "$top_work/fs"; then
 		mounted=$top_work/fs
 		mkdir "$mounted/work"
+		# Postfix's daemons, as the postfix user, must reach the work
+		# folder: mktemp made its parent for root alone.
+		chmod 755 "$top_work" "$mounted"
 		echo "== pass 2: a fresh ext4 with its journal" | tee -a "$results"
 		pass "$mounted/work" "$parts"
 	else

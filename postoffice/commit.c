@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -56,6 +57,13 @@ struct staged {
  * checkpoint thread takes them. */
 #define STAGED_MAX 20000
 
+/* A checkpoint starts once this many messages wait for one, or once
+ * the first of them has waited this long: at a low rate each checkpoint
+ * (four syncs) then covers several messages instead of one, and every
+ * message is still in the queue well within 50 ms of its 250. */
+#define CHECKPOINT_GROUP 64
+#define CHECKPOINT_WAIT_MS 5
+
 /* How long a checkpoint waits before trying again what failed. */
 #define RETRY_SECONDS 1
 
@@ -91,6 +99,7 @@ struct commit {
 	pthread_cond_t ckwake;
 	struct staged *ck_next, **ck_next_tail; /* in the current file */
 	size_t ck_next_n;
+	struct timespec ck_first;	/* when the first of them was added */
 	struct staged *ck_batch;	/* the checkpoint thread's */
 	int ck_old;			/* its journal file */
 	bool ck_busy, ckstop;
@@ -426,10 +435,47 @@ journal_group(struct commit *c, struct job *group, struct staged **out,
 	*nout = n;
 }
 
+/* Milliseconds since the first message waiting for a checkpoint was
+ * acknowledged. */
+static double
+waited_ms(const struct commit *c)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - c->ck_first.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - c->ck_first.tv_nsec) / 1e6;
+}
+
+static bool staged_full(const struct commit *c);
+
+/* A checkpoint can start: the last one is over, and enough messages
+ * wait or the first of them has waited long enough. */
 static bool
 can_hand_over(const struct commit *c)
 {
-	return c->ck_next != NULL && !c->ck_busy;
+	return c->ck_next != NULL && !c->ck_busy &&
+	    (c->ck_next_n >= CHECKPOINT_GROUP || c->stop || staged_full(c) ||
+	    waited_ms(c) >= CHECKPOINT_WAIT_MS);
+}
+
+/* Waits on c->wake, at most until the waiting messages' checkpoint is
+ * due when there are some and the checkpoint thread is free. */
+static void
+worker_wait(struct commit *c)
+{
+	struct timespec due;
+	long ns;
+
+	if (c->ck_next == NULL || c->ck_busy) {
+		pthread_cond_wait(&c->wake, &c->lock);
+		return;
+	}
+	due = c->ck_first;
+	ns = due.tv_nsec + (long)(CHECKPOINT_WAIT_MS * 1e6);
+	due.tv_sec += ns / 1000000000L;
+	due.tv_nsec = ns % 1000000000L;
+	pthread_cond_timedwait(&c->wake, &c->lock, &due);
 }
 
 static bool
@@ -471,7 +517,7 @@ worker(void *arg)
 	for (;;) {
 		while (!can_hand_over(c) && (c->todo == NULL || staged_full(c)) &&
 		    !worker_done(c))
-			pthread_cond_wait(&c->wake, &c->lock);
+			worker_wait(c);
 		if (can_hand_over(c))
 			hand_over(c);
 		if (worker_done(c))
@@ -493,6 +539,8 @@ worker(void *arg)
 			;
 		pthread_mutex_lock(&c->lock);
 		if (staged != NULL) {
+			if (c->ck_next == NULL)
+				clock_gettime(CLOCK_MONOTONIC, &c->ck_first);
 			*c->ck_next_tail = staged;
 			while (staged->next != NULL)
 				staged = staged->next;
@@ -629,11 +677,9 @@ checkpoint(struct commit *c, struct staged *batch, int old)
 		if (renameat(sfd, s->id, qfd, s->id) == -1)
 			log_err("checkpoint: %s: into the queue: %s (it is "
 			    "queued at the next start)", s->id, strerror(errno));
-	/* Not needed for safety (a file not yet in the queue on the disk
-	 * is still in .staged/, and goes into the queue at the next start)
-	 * but it keeps the folder's state on disk close to what readers
-	 * see. */
-	(void)spool_sync(c->sp, SPOOL_QUEUE);
+	/* No fsync of the queue folder: a file whose rename into it a
+	 * crash undoes is still in .staged/, and goes into the queue at the
+	 * next start; PostMaster syncs the folder when it removes one. */
 }
 
 static void *
@@ -734,6 +780,7 @@ struct commit *
 commit_new(struct event_base *base, struct spool *sp, struct journal *jr,
     char *err, size_t errlen)
 {
+	pthread_condattr_t ca;
 	struct commit *c;
 	int rc;
 
@@ -749,7 +796,10 @@ commit_new(struct event_base *base, struct spool *sp, struct journal *jr,
 	c->todo_tail = &c->todo;
 	c->done_tail = &c->done;
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->wake, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->ewake, NULL);
 	pthread_mutex_init(&c->slock, NULL);
 	pthread_cond_init(&c->swork, NULL);

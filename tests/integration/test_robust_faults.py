@@ -10,6 +10,7 @@ client, --max-connections) is not repeated here."""
 import json
 import os
 import pwd
+import re
 import resource
 import selectors
 import shutil
@@ -306,10 +307,14 @@ def test_sigkill_before_the_checkpoint_ends_queues_every_acknowledged_message(
         assert "journal recovered: 3 message(s) queued again from their " \
                "records, 0 from .staged" in log, log
     else:
-        # The first one's checkpoint had emptied its journal file; the
-        # other two waited in the other file for the next checkpoint.
-        assert "journal recovered: 2 message(s) queued again from their " \
-               "records, 1 from .staged, 0 already queued" in log, log
+        # The first checkpoint (of the first message, or of the first
+        # two or three if they came within its 5 ms) had emptied its
+        # journal file; the others waited in the other file.
+        m = re.search(r"journal recovered: (\d+) message\(s\) queued again "
+                      r"from their records, (\d+) from \.staged, 0 already "
+                      r"queued", log)
+        assert m, log
+        assert int(m.group(2)) >= 1 and int(m.group(1)) + int(m.group(2)) == 3
     for n in ("a", "b"):
         assert os.path.getsize(os.path.join(spool, ".journal", n)) == 0
     assert os.listdir(os.path.join(spool, ".staged")) == []
