@@ -1158,9 +1158,9 @@ class Bench:
             "max %.1f ms, %d of %d delivered (target p99 <= 1000 ms)" % (
                 count, out["p50_ms"], out["p99_ms"], out["max_ms"],
                 out["delivered"], count))
-        say("(acceptance is when the client has read the 250; a message "
-            "is in the queue from its rename, just before the fsync of the "
-            "folder and the 250, so the shortest delays can be negative)")
+        say("(acceptance is when the client has read the 250; the message "
+            "reaches the queue after it, at PostOffice's next checkpoint, so "
+            "the delay includes that)")
         self.watch_summary = out
         say()
 

@@ -85,6 +85,12 @@ load() {
 		    -s "$sessions" -m "$n" -l "$size" $d \
 		    -f sender@example.com -t rcpt@example.org "127.0.0.1:$port"
 	fi
+	# A file reaches the queue moments after its 250 (the checkpoint).
+	i=0
+	while [ "$(stored "$spool")" -lt "$n" ] && [ $i -lt 300 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
 	got=$(stored "$spool")
 	if [ "$got" -ne "$n" ]; then
 		echo "callgrind.sh: $got of $n messages stored" >&2

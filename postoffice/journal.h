@@ -63,6 +63,10 @@ struct journal_recovery {
 /* The CRC-32C (Castagnoli) of len octets, continuing from crc (0 to
  * start). */
 uint32_t journal_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same from a table, an octet at a time: what journal_crc32c() uses
+ * where the CPU has no CRC-32C instruction (and what tests compare it
+ * with). */
+uint32_t journal_crc32c_table(uint32_t crc, const void *buf, size_t len);
 
 /* Fills hdr (JOURNAL_HEADER octets) for a record of id and len octets
  * of json. */

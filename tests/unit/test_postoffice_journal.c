@@ -98,6 +98,24 @@ crc32c_matches_the_standard_check_value(void **state)
 	/* Continuing a CRC over pieces gives the CRC of the whole. */
 	assert_int_equal(journal_crc32c(journal_crc32c(0, "1234", 4),
 	    "56789", 5), 0xe3069283U);
+	assert_int_equal(journal_crc32c_table(0, "123456789", 9), 0xe3069283U);
+}
+
+static void
+crc32c_instruction_and_table_agree(void **state)
+{
+	unsigned char buf[300];
+	size_t i, off, len;
+
+	(void)state;
+	srand(7);
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)rand();
+	/* Every alignment and length, tails of 0 to 7 octets included. */
+	for (off = 0; off < 9; off++)
+		for (len = 0; len + off <= sizeof(buf); len++)
+			assert_int_equal(journal_crc32c(0x1234, buf + off, len),
+			    journal_crc32c_table(0x1234, buf + off, len));
 }
 
 static void
@@ -314,6 +332,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(crc32c_matches_the_standard_check_value),
+		cmocka_unit_test(crc32c_instruction_and_table_agree),
 		cmocka_unit_test(scan_walks_whole_records_and_stops_at_a_torn_one),
 		cmocka_unit_test(scan_stops_at_a_corrupted_octet),
 		cmocka_unit_test_setup_teardown(
