@@ -194,6 +194,10 @@ def postoffice_enabled_ready():
 def postoffice_spools_mail():
     qid = send("first")
     path = os.path.join(SPOOL, qid)
+    # Queued moments after its 250, at PostOffice's next checkpoint.
+    end = time.monotonic() + 5
+    while not os.path.isfile(path) and time.monotonic() < end:
+        time.sleep(0.01)
     if not os.path.isfile(path):
         raise Fail("%s not in %s" % (qid, SPOOL))
     # The dynamic user's name, through libnss-systemd.
